@@ -1,0 +1,160 @@
+#pragma once
+/// \file
+/// The `Command` concept: what a type needs to be executed.
+
+#include <eventcore/context.hpp>
+#include <eventcore/detail/type_name.hpp>
+#include <eventcore/recorded_event.hpp>
+#include <eventcore/stream_set.hpp>
+
+#include <boost/pfr/core.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+namespace eventcore {
+
+namespace detail {
+
+template <class S, class C>
+inline constexpr bool is_stream_set_of = false;
+template <class C, std::size_t N>
+inline constexpr bool is_stream_set_of<StreamSet<C, N>, C> = true;
+
+template <class C>
+concept HasEventType = requires { typename C::Event; } && std::move_constructible<typename C::Event>;
+
+template <class C>
+concept HasStateType = requires { typename C::State; } && std::default_initializable<typename C::State>;
+
+template <class C>
+concept DeclaresStreams = requires { C::streams; };
+
+template <class C>
+concept DeclaresOwnStreams = is_stream_set_of<std::remove_cvref_t<decltype(C::streams)>, C>;
+
+template <class C>
+concept HasApply = requires(const C& c, typename C::State& s, const RecordedEvent<typename C::Event>& e) {
+    c.apply(s, e);
+};
+
+template <class C>
+concept HasHandle = requires(const C& c, const typename C::State& s, Context<C>& ctx) {
+    { c.handle(s, ctx) };
+};
+
+template <class C>
+concept HandleReturnsResult = requires(const C& c, const typename C::State& s, Context<C>& ctx) {
+    requires std::same_as<decltype(c.handle(s, ctx)), void> ||
+                 std::convertible_to<decltype(c.handle(s, ctx)), CommandResult>;
+};
+
+/// Commands may name fields that hold stream ids without being streams the command reads
+/// (for instance a stream to mention in an event): `ignored_stream_fields` lists them.
+template <class C>
+consteval auto ignored_stream_fields() {
+    if constexpr (requires { C::ignored_stream_fields; }) {
+        static_assert(is_stream_set_of<std::remove_cvref_t<decltype(C::ignored_stream_fields)>, C>,
+                      "eventcore: declare ignored_stream_fields with eventcore::streams(&Command::field, ...)");
+        return C::ignored_stream_fields.members;
+    } else {
+        return std::array<StreamId C::*, 0>{};
+    }
+}
+
+template <class C>
+consteval auto ignored_fields_are_not_declared() -> bool {
+    for (auto m : ignored_stream_fields<C>()) {
+        if (C::streams.contains(m)) return false;
+    }
+    return true;
+}
+
+template <class C>
+consteval auto count_stream_id_fields() -> std::size_t {
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+        return (std::size_t{0} + ... +
+                (std::is_same_v<std::remove_cv_t<boost::pfr::tuple_element_t<I, C>>, StreamId> ? 1 : 0));
+    }(std::make_index_sequence<boost::pfr::tuple_size_v<C>>{});
+}
+
+/// Every `StreamId` field is declared or ignored. Fields of aggregates are found with Boost.PFR;
+/// a command that is not an aggregate cannot be inspected, so it is not checked.
+template <class C>
+consteval auto stream_fields_accounted_for() -> bool {
+    if constexpr (!std::is_aggregate_v<C>) {
+        return true;
+    } else {
+        return count_stream_id_fields<C>() == C::streams.size() + ignored_stream_fields<C>().size();
+    }
+}
+
+template <class C>
+concept CommandShape = HasEventType<C> && HasStateType<C> && DeclaresStreams<C> && DeclaresOwnStreams<C> &&
+                       HasApply<C> && HasHandle<C> && HandleReturnsResult<C>;
+
+/// Each requirement of `Command`, with a message naming what to fix. The first one that fails
+/// stops the checks, so the compiler reports one actionable line.
+template <class C>
+consteval auto diagnose_command() -> bool {
+    if constexpr (!HasEventType<C>) {
+        static_assert(HasEventType<C>, "eventcore: a command needs `using Event = ...;`, its (movable) event type, "
+                                       "usually a std::variant of event structs");
+    } else if constexpr (!HasStateType<C>) {
+        static_assert(HasStateType<C>,
+                      "eventcore: a command needs `using State = ...;`, a default-constructible type its events fold into");
+    } else if constexpr (!DeclaresStreams<C>) {
+        static_assert(DeclaresStreams<C>, "eventcore: a command must declare its streams: "
+                                          "static constexpr auto streams = eventcore::streams(&Command::account, ...);");
+    } else if constexpr (!DeclaresOwnStreams<C>) {
+        static_assert(DeclaresOwnStreams<C>, "eventcore: a command's `streams` must come from "
+                                             "eventcore::streams(...) and point to members of the command itself");
+    } else if constexpr (!HasApply<C>) {
+        static_assert(HasApply<C>, "eventcore: a command needs "
+                                   "`void apply(State&, const eventcore::RecordedEvent<Event>&) const`");
+    } else if constexpr (!HasHandle<C>) {
+        static_assert(HasHandle<C>, "eventcore: a command needs "
+                                    "`void handle(const State&, eventcore::Context<Command>&) const`");
+    } else if constexpr (!HandleReturnsResult<C>) {
+        static_assert(HandleReturnsResult<C>, "eventcore: a command's handle must return void or eventcore::CommandResult");
+    } else if constexpr (!ignored_fields_are_not_declared<C>()) {
+        static_assert(ignored_fields_are_not_declared<C>(),
+                      "eventcore: a field cannot be both in `streams` and in `ignored_stream_fields`");
+    } else if constexpr (!stream_fields_accounted_for<C>()) {
+        static_assert(stream_fields_accounted_for<C>(),
+                      "eventcore: every StreamId field of a command must be declared in `streams`, or listed in "
+                      "`ignored_stream_fields` if the command does not read it");
+    }
+    return true;
+}
+
+} // namespace detail
+
+/// A type the executor can run. A command is a plain struct that:
+///
+/// 1. names its event type, `using Event = ...;` (movable; usually a `std::variant`);
+/// 2. names its state, `using State = ...;` (default-constructible);
+/// 3. declares its streams, `static constexpr auto streams = eventcore::streams(&C::a, &C::b);`,
+///    and every other `StreamId` field in `ignored_stream_fields` (checked with Boost.PFR when
+///    the command is an aggregate);
+/// 4. folds events: `void apply(State&, const RecordedEvent<Event>&) const`;
+/// 5. decides: `handle(const State&, Context<C>&) const`, returning `void` or `CommandResult`.
+///
+/// Optionally it may name itself (`static constexpr std::string_view name = "...";`, default:
+/// its type name) and add streams before `handle` runs:
+/// `void resolve(const State&, StreamResolver&) const`.
+///
+/// \code
+/// static_assert(eventcore::Command<TransferMoney>);
+/// \endcode
+template <class C>
+concept Command = detail::CommandShape<C> && detail::ignored_fields_are_not_declared<C>() &&
+                  detail::stream_fields_accounted_for<C>();
+
+/// The command's optional resolver hook (see `Command`).
+template <class C>
+concept HasResolver = requires(const C& c, const typename C::State& s, StreamResolver& r) { c.resolve(s, r); };
+
+} // namespace eventcore

@@ -1,0 +1,190 @@
+#pragma once
+/// \file
+/// The `EventStore` concept and the vocabulary of reads and commits.
+
+#include <eventcore/error.hpp>
+#include <eventcore/metadata.hpp>
+#include <eventcore/recorded_event.hpp>
+#include <eventcore/stream_id.hpp>
+#include <eventcore/uuid.hpp>
+#include <eventcore/version.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace eventcore {
+
+/// One event to append to one stream.
+template <class E>
+struct EventToWrite {
+    StreamId stream;
+    E payload;
+    /// `event_id` is made if nil; `recorded_at` is set by the store at commit.
+    EventMetadata metadata;
+};
+
+/// What a commit expects of one stream's version. Every stream a commit writes to needs one;
+/// a stream that is only checked (a read-only participant) has one and no events.
+struct StreamExpectation {
+    StreamId stream;
+    ExpectedVersion expected;
+};
+
+/// A multi-stream commit: all of it lands, or none of it.
+///
+/// \code
+/// eventcore::AppendRequest<BankEvent> request;
+/// request.expectations = {{from, ExpectedVersion::exact(v1)}, {to, ExpectedVersion::exact(v2)},
+///                         {rules, ExpectedVersion::exact(v3)}};   // `rules`: checked, not written
+/// request.events.push_back({from, Withdrawn{10}, {}});
+/// request.events.push_back({to, Deposited{10}, {}});
+/// auto receipt = store.append(std::move(request));
+/// \endcode
+template <class E>
+struct AppendRequest {
+    std::vector<StreamExpectation> expectations;
+    std::vector<EventToWrite<E>> events;
+    /// The id of the command execution. The store records it with the commit; a later commit
+    /// with the same id writes nothing and returns the first commit's receipt (`duplicate`).
+    std::optional<Uuid> command_id;
+};
+
+/// Where a committed event landed.
+struct WrittenEvent {
+    StreamId stream;
+    StreamVersion version;
+    GlobalPosition position;
+    Uuid event_id;
+
+    friend auto operator==(const WrittenEvent&, const WrittenEvent&) -> bool = default;
+};
+
+/// A stream and its version.
+struct StreamState {
+    StreamId stream;
+    StreamVersion version;
+
+    friend auto operator==(const StreamState&, const StreamState&) -> bool = default;
+};
+
+/// What a successful commit did.
+struct CommitReceipt {
+    std::optional<Uuid> command_id;
+    /// The events written, in the order of the request, with their versions and positions.
+    std::vector<WrittenEvent> events;
+    /// Every stream of the commit (checked or written) with its version after the commit.
+    std::vector<StreamState> streams;
+    Timestamp committed_at{};
+    /// True when `command_id` had already been committed: nothing was written, and the rest
+    /// of this receipt is the first commit's.
+    bool duplicate = false;
+
+    friend auto operator==(const CommitReceipt&, const CommitReceipt&) -> bool = default;
+};
+
+/// Which part of the global log to read.
+struct LogQuery {
+    /// Read events after this position (0: from the beginning).
+    GlobalPosition after{};
+    /// At most about this many events: a page ends at the end of a commit, so it may hold a few
+    /// more than `limit` rather than split one.
+    std::size_t limit = std::numeric_limits<std::size_t>::max();
+};
+
+/// What a read of the global log saw.
+struct LogPage {
+    /// Events delivered.
+    std::size_t count = 0;
+    /// The position of the last event delivered (`after` if none).
+    GlobalPosition last{};
+    /// The store's last position when the page was read.
+    GlobalPosition head{};
+};
+
+namespace detail {
+/// Stands for any visitor a store must accept in the `EventStore` requirements.
+template <class E>
+struct EventVisitorArchetype {
+    void operator()(const RecordedEvent<E>&) const {}
+};
+} // namespace detail
+
+/// A callable that receives recorded events, one at a time.
+template <class F, class E>
+concept EventVisitor = std::invocable<F&, const RecordedEvent<E>&>;
+
+/// A place to keep event streams. For its event type `E = S::event_type`, a store:
+///
+/// 1. `read_streams(span<const StreamId> ids, visitor) -> Result<vector<StreamVersion>>` reads
+///    several streams as one consistent snapshot (never half of a commit): it calls the visitor
+///    with every event of those streams in global-position order, and returns each stream's
+///    version in the snapshot (0 for a stream without events), in the order of `ids`;
+/// 2. `read_stream(id, StreamVersion from, visitor) -> Result<StreamVersion>` visits one
+///    stream's events from version `from` (inclusive) and returns its version;
+/// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in commit order,
+///    gap-free, never skipping a committed event, each commit's events together;
+/// 4. `append(AppendRequest<E>) -> Result<CommitReceipt>` commits atomically: every expectation
+///    is checked and every event written, or nothing is, and the error is `version_conflict`
+///    naming each stream that did not match;
+/// 5. `find_commit(Uuid) -> Result<optional<CommitReceipt>>` finds a commit by command id;
+/// 6. `head() -> Result<GlobalPosition>` gives the last position.
+///
+/// \code
+/// static_assert(eventcore::EventStore<eventcore::InMemoryEventStore<BankEvent>>);
+/// \endcode
+template <class S>
+concept EventStore =
+    requires { typename S::event_type; } &&
+    requires(S& store, const S& cstore, std::span<const StreamId> ids, const StreamId& id, StreamVersion from,
+             const LogQuery& query, AppendRequest<typename S::event_type> request, const Uuid& command_id,
+             detail::EventVisitorArchetype<typename S::event_type> visitor) {
+        { cstore.read_streams(ids, visitor) } -> std::same_as<Result<std::vector<StreamVersion>>>;
+        { cstore.read_stream(id, from, visitor) } -> std::same_as<Result<StreamVersion>>;
+        { cstore.read_all(query, visitor) } -> std::same_as<Result<LogPage>>;
+        { store.append(std::move(request)) } -> std::same_as<Result<CommitReceipt>>;
+        { cstore.find_commit(command_id) } -> std::same_as<Result<std::optional<CommitReceipt>>>;
+        { cstore.head() } -> std::same_as<Result<GlobalPosition>>;
+    };
+
+namespace detail {
+/// Checks the shape of a request before a store takes any lock: ids present, no stream
+/// expected twice, every written stream expected. Returns, for each event, the index of its
+/// stream's expectation.
+template <class E>
+[[nodiscard]] auto validate_request(const AppendRequest<E>& request) -> Result<std::vector<std::size_t>> {
+    const auto& ex = request.expectations;
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+        if (ex[i].stream.empty()) return fail(ErrorKind::validation, "commit expectation #{} has an empty stream id", i);
+        for (std::size_t j = 0; j < i; ++j) {
+            if (ex[j].stream == ex[i].stream)
+                return fail(ErrorKind::validation, "commit lists stream '{}' twice in its expectations", ex[i].stream);
+        }
+    }
+    std::vector<std::size_t> owner(request.events.size());
+    for (std::size_t e = 0; e < request.events.size(); ++e) {
+        const auto& stream = request.events[e].stream;
+        std::size_t i = 0;
+        // Events of one stream usually come together: try the previous event's stream first.
+        if (e > 0 && ex[owner[e - 1]].stream == stream) {
+            i = owner[e - 1];
+        } else {
+            while (i < ex.size() && ex[i].stream != stream) ++i;
+        }
+        if (i == ex.size()) {
+            if (stream.empty()) return fail(ErrorKind::validation, "commit event #{} has an empty stream id", e);
+            return fail(ErrorKind::validation,
+                        "commit writes to stream '{}' without an expectation for it (use ExpectedVersion::any() "
+                        "to write without a check)",
+                        stream);
+        }
+        owner[e] = i;
+    }
+    return owner;
+}
+} // namespace detail
+
+} // namespace eventcore

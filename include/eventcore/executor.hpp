@@ -1,0 +1,362 @@
+#pragma once
+/// \file
+/// `CommandExecutor<Store>`: read, fold, decide, commit, retry.
+
+#include <eventcore/command.hpp>
+#include <eventcore/event_store.hpp>
+#include <eventcore/observer.hpp>
+#include <eventcore/retry_policy.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace eventcore {
+
+/// How an executor behaves, for every command it runs.
+struct ExecutorOptions {
+    /// Retries after version conflicts; `ExecuteOptions::retry` overrides it per call.
+    RetryPolicy retry{};
+    /// The most streams one command may read, declared and discovered together.
+    std::size_t max_streams = 256;
+    /// The most rounds of a command's `resolve`/`handle` that may add streams before the set of
+    /// streams must settle.
+    std::uint32_t max_discovery_rounds = 10;
+    /// Metrics hooks; may be null.
+    std::shared_ptr<ExecutorObserver> observer{};
+};
+
+/// Settings for one call of `execute`.
+struct ExecuteOptions {
+    /// Idempotency: the first execution with this id commits; later ones with the same id write
+    /// nothing and return the first one's outcome (`ExecutionResult::replayed`). Without it,
+    /// each call gets a fresh id.
+    std::optional<Uuid> command_id{};
+    /// Recorded on every event; defaults to the command id.
+    std::optional<Uuid> correlation_id{};
+    /// No new attempt starts, and no retry waits, past this point: the call fails with `timeout`.
+    std::optional<std::chrono::steady_clock::time_point> deadline{};
+    /// Key/value pairs recorded on every event (`EventMetadata::custom`).
+    std::vector<std::pair<std::string, std::string>> metadata{};
+    /// Overrides `ExecutorOptions::retry` for this call.
+    std::optional<RetryPolicy> retry{};
+};
+
+/// What an execution did.
+struct ExecutionResult {
+    Uuid command_id;
+    /// Attempts made by this call (1 without conflicts; 0 when replayed without running).
+    std::uint32_t attempts = 0;
+    /// The events written, with their streams, versions and global positions.
+    std::vector<WrittenEvent> events;
+    /// Every stream the command read, with its version after the commit.
+    std::vector<StreamState> streams;
+    /// True when `command_id` had already been executed: nothing was written by this call, and
+    /// `events` and `streams` are those of the first execution.
+    bool replayed = false;
+};
+
+/// Runs commands against a store:
+///
+/// 1. read every stream the command declares, as one consistent snapshot;
+/// 2. fold the events into a fresh `State`, in global-position order;
+/// 3. run `resolve` (if any) and `handle`; if they add streams, read those too and go back to 2,
+///    until a round adds nothing new (bounded by `max_streams` and `max_discovery_rounds`);
+/// 4. commit the written events to all their streams at once, expecting every stream read
+///    (written or not) to be still at the version read;
+/// 5. on a version conflict, wait as the `RetryPolicy` says and start again at 1.
+///
+/// It is thread-safe: share one executor between threads.
+///
+/// \code
+/// eventcore::InMemoryEventStore<BankEvent> store;
+/// eventcore::CommandExecutor executor{store};
+/// auto result = executor.execute(TransferMoney{.from_account = a, .to_account = b, .amount = 300});
+/// if (!result) fmt::print("failed: {}\n", result.error());
+/// else fmt::print("committed in {} attempt(s)\n", result->attempts);
+/// \endcode
+template <EventStore S>
+class CommandExecutor {
+public:
+    using store_type = S;
+    using event_type = typename S::event_type;
+
+    explicit CommandExecutor(S& store, ExecutorOptions options = {}) : store_(store), options_(std::move(options)) {
+        if (auto valid = options_.retry.validate(); !valid) throw Exception(std::move(valid).error());
+        if (options_.max_streams < 1)
+            throw Exception(Error(ErrorKind::validation, "ExecutorOptions::max_streams must be at least 1"));
+        if (options_.max_discovery_rounds < 1)
+            throw Exception(Error(ErrorKind::validation, "ExecutorOptions::max_discovery_rounds must be at least 1"));
+    }
+
+    [[nodiscard]] auto store() const noexcept -> S& { return store_; }
+    [[nodiscard]] auto options() const noexcept -> const ExecutorOptions& { return options_; }
+
+    /// Executes `command`; see the class comment for the steps. Errors come back as values:
+    /// `business_rule`, `undeclared_stream`, `validation`, `too_many_streams`, `discovery_limit`,
+    /// `concurrency_exhausted` (with the last conflicts), `timeout`, or the store's own.
+    template <Command C>
+        requires std::same_as<typename C::Event, event_type>
+    auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResult> {
+        return Run<C>(*this, command, options).execute();
+    }
+
+    /// Not a command: this overload only explains why.
+    template <class C>
+        requires(!Command<C>)
+    auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+        static_assert(detail::diagnose_command<C>());
+        static_assert(Command<C>, "eventcore: this type is not a command (see the Command concept)");
+        return fail(ErrorKind::validation, "unreachable");
+    }
+
+    /// A command of another event type: this overload only explains why.
+    template <Command C>
+        requires(!std::same_as<typename C::Event, event_type>)
+    auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+        static_assert(std::same_as<typename C::Event, event_type>,
+                      "eventcore: the command's Event type must be the store's event_type");
+        return fail(ErrorKind::validation, "unreachable");
+    }
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    /// One call of `execute`: its settings and what it has learned so far.
+    template <class C>
+    class Run {
+    public:
+        Run(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
+            : executor_(executor), command_(command), options_(options),
+              retry_(options.retry ? *options.retry : executor.options_.retry),
+              command_id_(options.command_id.value_or(Uuid::v7())), started_(Clock::now()) {}
+
+        auto execute() -> Result<ExecutionResult> {
+            if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
+            if (options_.command_id) {
+                auto found = store().find_commit(*options_.command_id);
+                if (!found) return failed(std::move(found).error());
+                if (*found) return replay(std::move(**found));
+            }
+            auto declared = declared_streams();
+            if (!declared) return failed(std::move(declared).error());
+
+            for (attempts_ = 1;; ++attempts_) {
+                if (past_deadline(Clock::now()))
+                    return failed(Error(ErrorKind::timeout,
+                                        fmt::format("command {} reached its deadline before attempt {}", name,
+                                                    attempts_)));
+                observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
+
+                auto decision = decide(*declared);
+                if (!decision) return failed(std::move(decision).error());
+                if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
+
+                const auto commit_started = Clock::now();
+                auto receipt = store().append(request_for(std::move(*decision)));
+                const auto commit_ended = Clock::now();
+                if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
+                if (!receipt.error().is(ErrorKind::version_conflict)) return failed(std::move(receipt).error());
+
+                auto conflict = std::move(receipt).error();
+                observe([&](ExecutorObserver& o) {
+                    o.on_conflict({name, command_id_, attempts_, conflict.conflicts()});
+                });
+                if (attempts_ >= retry_.max_attempts) {
+                    return failed(Error(ErrorKind::concurrency_exhausted,
+                                        fmt::format("command {} met a version conflict in each of its {} attempts; "
+                                                    "last: {}",
+                                                    name, attempts_, conflict.message()))
+                                      .with_conflicts({conflict.conflicts().begin(), conflict.conflicts().end()}));
+                }
+                const auto delay = retry_.delay_after(attempts_);
+                if (past_deadline(Clock::now() + delay))
+                    return failed(Error(ErrorKind::timeout,
+                                        fmt::format("command {} would pass its deadline waiting to retry after a "
+                                                    "version conflict; last: {}",
+                                                    name, conflict.message()))
+                                      .with_conflicts({conflict.conflicts().begin(), conflict.conflicts().end()}));
+                observe([&](ExecutorObserver& o) { o.on_retry({name, command_id_, attempts_ + 1, delay}); });
+                if (delay.count() > 0) std::this_thread::sleep_for(delay);
+            }
+        }
+
+    private:
+        static constexpr std::string_view name = detail::command_name<C>();
+        using Event = typename C::Event;
+        using State = typename C::State;
+
+        struct Decision {
+            std::vector<StreamId> streams;
+            std::vector<StreamVersion> versions;
+            std::vector<StreamWrite<Event>> writes;
+        };
+
+        auto store() const -> S& { return executor_.store_; }
+
+        auto past_deadline(Clock::time_point t) const -> bool { return options_.deadline && t > *options_.deadline; }
+
+        template <class F>
+        void observe(F&& notify) const {
+            if (executor_.options_.observer) notify(*executor_.options_.observer);
+        }
+
+        auto failed(Error error) const -> Result<ExecutionResult> {
+            observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
+            return fail(std::move(error));
+        }
+
+        /// The declared streams' ids, each once (two fields may hold the same id).
+        auto declared_streams() const -> Result<std::vector<StreamId>> {
+            std::vector<StreamId> streams;
+            streams.reserve(C::streams.size());
+            std::size_t field = 0;
+            for (auto member : C::streams) {
+                const StreamId& id = command_.*member;
+                if (id.empty())
+                    return fail(ErrorKind::validation,
+                                "command {}: declared stream #{} (in the order of `streams`) holds an empty stream id",
+                                name, field);
+                if (std::ranges::find(streams, id) == streams.end()) streams.push_back(id);
+                ++field;
+            }
+            return streams;
+        }
+
+        /// Steps 1 to 3: read, fold, resolve and handle, until the set of streams settles.
+        auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
+            const auto& limits = executor_.options_;
+            if (streams.size() > limits.max_streams)
+                return fail(ErrorKind::too_many_streams,
+                            "command {} declares {} streams, more than the limit of {} (ExecutorOptions::max_streams)",
+                            name, streams.size(), limits.max_streams);
+            for (std::uint32_t round = 1;; ++round) {
+                State state{};
+                StreamResolver resolver(streams, limits.max_streams);
+                auto outcome = run_round(streams, state, resolver);
+                if (!outcome) return fail(std::move(outcome).error());
+                if (resolver.added().empty()) {
+                    outcome->streams = std::move(streams);
+                    return std::move(*outcome);
+                }
+                if (round >= limits.max_discovery_rounds)
+                    return fail(ErrorKind::discovery_limit,
+                                "command {} still added streams after {} rounds (ExecutorOptions::max_discovery_rounds); "
+                                "last added: '{}'",
+                                name, round, fmt::join(resolver.added(), "', '"));
+                if (past_deadline(Clock::now()))
+                    return fail(ErrorKind::timeout, "command {} reached its deadline while discovering streams", name);
+                auto added = resolver.take_added();
+                streams.insert(streams.end(), std::make_move_iterator(added.begin()),
+                               std::make_move_iterator(added.end()));
+            }
+        }
+
+        /// One round: a fresh snapshot of `streams`, folded, then `resolve` and `handle`. When the
+        /// round adds streams, its writes and business-rule failures are set aside: they were
+        /// decided without the added streams, and the next round decides again with them.
+        auto run_round(std::span<const StreamId> streams, State& state, StreamResolver& resolver) const
+            -> Result<Decision> {
+            Decision decision;
+            try {
+                auto versions =
+                    store().read_streams(streams, [&](const RecordedEvent<Event>& e) { command_.apply(state, e); });
+                if (!versions) return fail(std::move(versions).error());
+                decision.versions = std::move(*versions);
+                if constexpr (HasResolver<C>) {
+                    command_.resolve(std::as_const(state), resolver);
+                    if (!resolver.added().empty()) return decision;
+                }
+                Context<C> ctx(command_, streams, decision.versions, resolver);
+                if constexpr (std::is_void_v<decltype(command_.handle(std::as_const(state), ctx))>) {
+                    command_.handle(std::as_const(state), ctx);
+                } else {
+                    CommandResult outcome = command_.handle(std::as_const(state), ctx);
+                    if (!outcome) return rejected(std::move(outcome).error(), resolver, std::move(decision));
+                }
+                if (resolver.added().empty()) decision.writes = ctx.take_writes();
+                return decision;
+            } catch (Exception& e) {
+                return rejected(std::move(e).error(), resolver, std::move(decision));
+            } catch (tl::bad_expected_access<Error>& e) {
+                return rejected(std::move(e.error()), resolver, std::move(decision));
+            }
+        }
+
+        static auto rejected(Error error, const StreamResolver& resolver, Decision decision) -> Result<Decision> {
+            const bool may_depend_on_added =
+                error.is(ErrorKind::business_rule) || error.is(ErrorKind::undeclared_stream);
+            if (may_depend_on_added && !resolver.added().empty()) return decision;
+            return fail(std::move(error));
+        }
+
+        /// Step 4's request: the writes, and an exact expectation for every stream read.
+        auto request_for(Decision decision) const -> AppendRequest<Event> {
+            AppendRequest<Event> request;
+            request.command_id = command_id_;
+            request.expectations.reserve(decision.streams.size());
+            for (std::size_t i = 0; i < decision.streams.size(); ++i) {
+                request.expectations.push_back(
+                    {std::move(decision.streams[i]), ExpectedVersion::exact(decision.versions[i])});
+            }
+            request.events.reserve(decision.writes.size());
+            const Uuid correlation = options_.correlation_id.value_or(command_id_);
+            for (auto& w : decision.writes) {
+                request.events.push_back({std::move(w.stream), std::move(w.event),
+                                          EventMetadata{.event_id = Uuid::v7(),
+                                                        .recorded_at = {},
+                                                        .correlation_id = correlation,
+                                                        .causation_id = command_id_,
+                                                        .command = std::string(name),
+                                                        .custom = options_.metadata}});
+            }
+            return request;
+        }
+
+        auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<ExecutionResult> {
+            if (receipt.duplicate) return replay(std::move(receipt));
+            observe([&](ExecutorObserver& o) {
+                o.on_commit({name, command_id_, attempts_, receipt.events.size(), Clock::now() - started_,
+                             commit_latency});
+            });
+            return ExecutionResult{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false};
+        }
+
+        auto unchanged(Decision decision) const -> Result<ExecutionResult> {
+            ExecutionResult result{command_id_, attempts_, {}, {}, false};
+            result.streams.reserve(decision.streams.size());
+            for (std::size_t i = 0; i < decision.streams.size(); ++i)
+                result.streams.push_back({std::move(decision.streams[i]), decision.versions[i]});
+            return result;
+        }
+
+        auto replay(CommitReceipt first) const -> Result<ExecutionResult> {
+            return ExecutionResult{command_id_, attempts_, std::move(first.events), std::move(first.streams), true};
+        }
+
+        const CommandExecutor& executor_;
+        const C& command_;
+        const ExecuteOptions& options_;
+        const RetryPolicy& retry_;
+        Uuid command_id_;
+        Clock::time_point started_;
+        std::uint32_t attempts_ = 0;
+    };
+
+    S& store_;
+    ExecutorOptions options_;
+};
+
+} // namespace eventcore

@@ -1,0 +1,227 @@
+#pragma once
+/// \file
+/// `InMemoryEventStore<E>`: a typed store in memory, for tests and development.
+
+#include <eventcore/detail/append_only_list.hpp>
+#include <eventcore/event_store.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace eventcore {
+
+/// An event store in memory: no serialization, safe to share between threads.
+///
+/// Events are never copied out for a fold: a reader takes a consistent snapshot of the stream
+/// versions under a shared lock, then visits the events in place after releasing it (events
+/// never move, and those below a snapshot's versions never change), so a long fold does not
+/// hold up writers, and a snapshot never holds half a commit.
+///
+/// \code
+/// eventcore::InMemoryEventStore<BankEvent> store;
+/// eventcore::CommandExecutor executor{store};
+/// auto result = executor.execute(OpenAccount{.account = StreamId::from_static("account-1"), .amount = 100});
+/// \endcode
+template <class E>
+class InMemoryEventStore {
+public:
+    using event_type = E;
+
+    InMemoryEventStore() = default;
+    InMemoryEventStore(const InMemoryEventStore&) = delete;
+    auto operator=(const InMemoryEventStore&) -> InMemoryEventStore& = delete;
+
+    template <EventVisitor<E> F>
+    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+        std::vector<StreamVersion> versions(ids.size());
+        std::vector<const Stream*> seen;
+        std::vector<Cursor> cursors;
+        seen.reserve(ids.size());
+        cursors.reserve(ids.size());
+        {
+            std::shared_lock lock(mutex_);
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                const auto it = streams_.find(ids[i].view());
+                if (it == streams_.end()) continue;
+                const Stream& s = it->second;
+                versions[i] = StreamVersion{s.events.size()};
+                if (s.events.empty() || std::ranges::find(seen, &s) != seen.end()) continue;
+                seen.push_back(&s);
+                cursors.push_back(s.events.cursor(0, s.events.size()));
+            }
+        }
+        visit_in_position_order(cursors, visit);
+        return versions;
+    }
+
+    template <EventVisitor<E> F>
+    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+        Cursor cursor;
+        StreamVersion version;
+        {
+            std::shared_lock lock(mutex_);
+            const auto it = streams_.find(id.view());
+            if (it == streams_.end()) return StreamVersion{};
+            const auto& events = it->second.events;
+            version = StreamVersion{events.size()};
+            cursor = events.cursor(from.is_zero() ? 0 : from.value() - 1, events.size());
+        }
+        for (; !cursor.done(); cursor.advance()) visit(cursor.peek()->event);
+        return version;
+    }
+
+    template <EventVisitor<E> F>
+    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+        std::vector<const Entry*> events;
+        LogPage page{.count = 0, .last = query.after, .head = {}};
+        {
+            std::shared_lock lock(mutex_);
+            page.head = GlobalPosition{log_.size()};
+            for (std::size_t i = query.after.value(); i < log_.size(); ++i) {
+                const Entry& e = log_[i];
+                // Stop only between commits, so a page never splits one.
+                if (events.size() >= query.limit && e.event.position > events.back()->commit_last) break;
+                events.push_back(&e);
+            }
+        }
+        for (const Entry* e : events) visit(e->event);
+        page.count = events.size();
+        if (!events.empty()) page.last = events.back()->event.position;
+        return page;
+    }
+
+    auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
+        auto owners = detail::validate_request(request);
+        if (!owners) return fail(std::move(owners).error());
+        for (auto& w : request.events) {
+            if (w.metadata.event_id.is_nil()) w.metadata.event_id = Uuid::v7();
+        }
+
+        std::unique_lock lock(mutex_);
+        if (request.command_id) {
+            if (const auto it = commits_.find(*request.command_id); it != commits_.end()) {
+                CommitReceipt first = it->second;
+                first.duplicate = true;
+                return first;
+            }
+        }
+
+        const auto& expectations = request.expectations;
+        std::vector<Stream*> targets(expectations.size());
+        std::vector<VersionConflict> conflicts;
+        for (std::size_t i = 0; i < expectations.size(); ++i) {
+            const auto it = streams_.find(expectations[i].stream.view());
+            if (it != streams_.end()) targets[i] = &it->second;
+            const StreamVersion actual{targets[i] ? targets[i]->events.size() : 0};
+            if (!expectations[i].expected.matches(actual))
+                conflicts.push_back({expectations[i].stream, expectations[i].expected, actual});
+        }
+        if (!conflicts.empty()) return fail(Error::conflict(std::move(conflicts)));
+
+        CommitReceipt receipt;
+        receipt.command_id = request.command_id;
+        receipt.committed_at = now();
+        receipt.events.reserve(request.events.size());
+        const GlobalPosition last{log_.size() + request.events.size()};
+        const std::size_t log_size_before = log_.size();
+        try {
+            for (std::size_t e = 0; e < request.events.size(); ++e) {
+                auto& w = request.events[e];
+                Stream*& target = targets[(*owners)[e]];
+                if (target == nullptr) target = &streams_.try_emplace(w.stream).first->second;
+                const StreamVersion version{target->events.size() + 1};
+                const GlobalPosition position{log_.size() + 1};
+                receipt.events.push_back({w.stream, version, position, w.metadata.event_id});
+                w.metadata.recorded_at = receipt.committed_at;
+                log_.push_back(Entry{{std::move(w.stream), version, position, std::move(w.metadata), std::move(w.payload)},
+                                     last});
+                target->events.push_back(&log_.back());
+            }
+            receipt.streams.reserve(expectations.size());
+            for (std::size_t i = 0; i < expectations.size(); ++i) {
+                receipt.streams.push_back(
+                    {expectations[i].stream, StreamVersion{targets[i] ? targets[i]->events.size() : 0}});
+            }
+            if (receipt.command_id) commits_.emplace(*receipt.command_id, receipt);
+        } catch (...) {
+            // Out of memory part-way: take back what this commit added, so it stays all-or-nothing.
+            while (log_.size() > log_size_before) {
+                auto& s = streams_.find(log_.back().event.stream.view())->second;
+                s.events.pop_back();
+                log_.pop_back();
+            }
+            throw;
+        }
+        return receipt;
+    }
+
+    auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
+        std::shared_lock lock(mutex_);
+        const auto it = commits_.find(command_id);
+        if (it == commits_.end()) return std::optional<CommitReceipt>{};
+        return std::optional<CommitReceipt>{it->second};
+    }
+
+    auto head() const -> Result<GlobalPosition> {
+        std::shared_lock lock(mutex_);
+        return GlobalPosition{log_.size()};
+    }
+
+    /// The number of streams with at least one event.
+    [[nodiscard]] auto stream_count() const -> std::size_t {
+        std::shared_lock lock(mutex_);
+        return static_cast<std::size_t>(
+            std::ranges::count_if(streams_, [](const auto& kv) { return !kv.second.events.empty(); }));
+    }
+
+private:
+    struct Entry {
+        RecordedEvent<E> event;
+        GlobalPosition commit_last; // the position of the last event of this event's commit
+    };
+    struct Stream {
+        detail::AppendOnlyList<const Entry*> events; // element v - 1 has version v
+    };
+    using Cursor = typename detail::AppendOnlyList<const Entry*>::Cursor;
+
+    /// Visits the events under several cursors, each in position order, merged by position.
+    template <class F>
+    static void visit_in_position_order(std::vector<Cursor>& cursors, F& visit) {
+        if (cursors.size() == 1) {
+            for (auto& c = cursors.front(); !c.done(); c.advance()) visit(c.peek()->event);
+            return;
+        }
+        const auto later = [](const Cursor& a, const Cursor& b) {
+            return a.peek()->event.position > b.peek()->event.position;
+        };
+        std::ranges::make_heap(cursors, later);
+        while (!cursors.empty()) {
+            std::ranges::pop_heap(cursors, later);
+            Cursor& next = cursors.back();
+            visit(next.peek()->event);
+            next.advance();
+            if (next.done()) {
+                cursors.pop_back();
+            } else {
+                std::ranges::push_heap(cursors, later);
+            }
+        }
+    }
+
+    mutable std::shared_mutex mutex_;
+    std::deque<Entry> log_; // log_[p - 1] has position p; a deque never moves its elements
+    std::unordered_map<StreamId, Stream, StreamIdHash, StreamIdEqual> streams_;
+    std::unordered_map<Uuid, CommitReceipt> commits_;
+};
+
+static_assert(EventStore<InMemoryEventStore<int>>);
+
+} // namespace eventcore

@@ -1,0 +1,83 @@
+#pragma once
+/// \file
+/// `streams(...)`: how a command declares the streams it reads and writes.
+
+#include <eventcore/stream_id.hpp>
+
+#include <array>
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+
+namespace eventcore {
+
+namespace detail {
+template <class M>
+struct MemberTraits : std::false_type {};
+template <class C>
+struct MemberTraits<StreamId C::*> : std::true_type {
+    using class_type = C;
+};
+
+// Not constexpr on purpose: reaching it while evaluating `streams(...)` stops compilation
+// with its name in the diagnostic.
+void eventcore_command_declares_the_same_stream_field_twice();
+} // namespace detail
+
+/// The stream fields a command declares: pointers to its `StreamId` members.
+/// Made by `eventcore::streams(...)`; usable in constant expressions.
+template <class C, std::size_t N>
+struct StreamSet {
+    using command_type = C;
+    std::array<StreamId C::*, N> members;
+
+    [[nodiscard]] static constexpr auto size() noexcept -> std::size_t { return N; }
+
+    /// Whether `member` is one of the declared fields.
+    [[nodiscard]] constexpr auto contains(StreamId C::*member) const noexcept -> bool {
+        for (auto m : members) {
+            if (m == member) return true;
+        }
+        return false;
+    }
+
+    [[nodiscard]] constexpr auto begin() const noexcept { return members.begin(); }
+    [[nodiscard]] constexpr auto end() const noexcept { return members.end(); }
+};
+
+/// Declares a command's streams, the way `#[stream]` marks fields in the Rust original:
+///
+/// \code
+/// struct TransferMoney {
+///     eventcore::StreamId from_account;
+///     eventcore::StreamId to_account;
+///     std::int64_t amount;
+///     static constexpr auto streams =
+///         eventcore::streams(&TransferMoney::from_account, &TransferMoney::to_account);
+///     // ...
+/// };
+/// \endcode
+///
+/// Every argument must point to a `StreamId` member of the same command, each at most once.
+template <class... Members>
+[[nodiscard]] consteval auto streams(Members... members) {
+    static_assert(sizeof...(Members) > 0,
+                  "eventcore: a command must declare at least one stream, as in "
+                  "eventcore::streams(&Command::account)");
+    static_assert((detail::MemberTraits<Members>::value && ...),
+                  "eventcore: command streams must be pointers to StreamId members, as in "
+                  "eventcore::streams(&Command::account)");
+    using First = std::tuple_element_t<0, std::tuple<Members...>>;
+    using C = typename detail::MemberTraits<First>::class_type;
+    static_assert((std::is_same_v<typename detail::MemberTraits<Members>::class_type, C> && ...),
+                  "eventcore: all streams of a command must be members of the same command type");
+    StreamSet<C, sizeof...(Members)> set{{members...}};
+    for (std::size_t i = 0; i < set.size(); ++i) {
+        for (std::size_t j = i + 1; j < set.size(); ++j) {
+            if (set.members[i] == set.members[j]) detail::eventcore_command_declares_the_same_stream_field_twice();
+        }
+    }
+    return set;
+}
+
+} // namespace eventcore

@@ -1,0 +1,142 @@
+#pragma once
+/// \file
+/// `Uuid`, with time-ordered version 7 generation (RFC 9562).
+
+#include <eventcore/detail/random.hpp>
+#include <eventcore/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+namespace eventcore {
+
+/// A 128-bit universally unique identifier. Event ids are version 7: their first 48 bits are
+/// the Unix time in milliseconds, so they sort by creation time.
+///
+/// \code
+/// auto a = eventcore::Uuid::v7();
+/// auto b = eventcore::Uuid::v7();
+/// assert(a < b);                         // strictly increasing within a process
+/// auto c = eventcore::Uuid::parse(fmt::format("{}", a)).value();
+/// assert(a == c);
+/// \endcode
+class Uuid {
+public:
+    using Bytes = std::array<std::uint8_t, 16>;
+
+    /// The nil UUID (all zero).
+    constexpr Uuid() noexcept = default;
+    constexpr explicit Uuid(const Bytes& bytes) noexcept : bytes_(bytes) {}
+
+    /// A new version 7 UUID. Within one process every call returns a value greater than every
+    /// earlier one, from any thread: a 12-bit counter under the millisecond timestamp orders ids
+    /// made in the same millisecond (when it overflows, the timestamp field moves ahead).
+    [[nodiscard]] static auto v7() noexcept -> Uuid {
+        static std::atomic<std::uint64_t> last{0}; // (unix_ms << 12) | counter
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        const std::uint64_t floor = static_cast<std::uint64_t>(now_ms) << 12;
+        std::uint64_t prev = last.load(std::memory_order_relaxed);
+        std::uint64_t next = 0;
+        do {
+            next = std::max(prev + 1, floor);
+        } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+
+        const std::uint64_t ms = next >> 12;
+        const std::uint64_t random = detail::random_u64();
+        Bytes b{};
+        for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
+        b[6] = static_cast<std::uint8_t>(0x70 | ((next >> 8) & 0x0F));
+        b[7] = static_cast<std::uint8_t>(next & 0xFF);
+        b[8] = static_cast<std::uint8_t>(0x80 | ((random >> 56) & 0x3F));
+        for (int i = 9; i < 16; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(random >> (8 * (15 - i)));
+        return Uuid(b);
+    }
+
+    /// Parses the canonical form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case).
+    [[nodiscard]] static auto parse(std::string_view text) -> Result<Uuid> {
+        const auto bad = [&] {
+            return fail(ErrorKind::validation, "invalid UUID {}: expected 8-4-4-4-12 hexadecimal digits",
+                        detail::quote_for_message(text));
+        };
+        if (text.size() != 36) return bad();
+        Bytes b{};
+        std::size_t out = 0;
+        for (std::size_t i = 0; i < text.size();) {
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (text[i] != '-') return bad();
+                ++i;
+                continue;
+            }
+            const int hi = hex_value(text[i]);
+            const int lo = hex_value(text[i + 1]);
+            if (hi < 0 || lo < 0) return bad();
+            b[out++] = static_cast<std::uint8_t>(hi * 16 + lo);
+            i += 2;
+        }
+        return Uuid(b);
+    }
+
+    [[nodiscard]] constexpr auto bytes() const noexcept -> const Bytes& { return bytes_; }
+    [[nodiscard]] constexpr auto is_nil() const noexcept -> bool { return *this == Uuid{}; }
+    /// The version field (7 for ids made by `v7()`).
+    [[nodiscard]] constexpr auto version() const noexcept -> int { return bytes_[6] >> 4; }
+    /// For a version 7 UUID, the Unix time in milliseconds when it was made.
+    [[nodiscard]] constexpr auto unix_ms() const noexcept -> std::uint64_t {
+        std::uint64_t ms = 0;
+        for (std::size_t i = 0; i < 6; ++i) ms = (ms << 8) | bytes_[i];
+        return ms;
+    }
+
+    friend constexpr auto operator==(const Uuid&, const Uuid&) noexcept -> bool = default;
+    friend constexpr auto operator<=>(const Uuid&, const Uuid&) noexcept = default;
+
+private:
+    static constexpr auto hex_value(char c) noexcept -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    }
+
+    Bytes bytes_{};
+};
+
+} // namespace eventcore
+
+template <>
+struct std::hash<eventcore::Uuid> {
+    auto operator()(const eventcore::Uuid& u) const noexcept -> std::size_t {
+        std::uint64_t hi = 0;
+        std::uint64_t lo = 0;
+        for (std::size_t i = 0; i < 8; ++i) hi = (hi << 8) | u.bytes()[i];
+        for (std::size_t i = 8; i < 16; ++i) lo = (lo << 8) | u.bytes()[i];
+        return std::hash<std::uint64_t>{}(hi ^ (lo * 0x9E3779B97F4A7C15ULL));
+    }
+};
+
+/// Formats in the canonical lower-case form.
+template <>
+struct fmt::formatter<eventcore::Uuid> : fmt::formatter<std::string_view> {
+    template <class FormatContext>
+    auto format(const eventcore::Uuid& u, FormatContext& ctx) const {
+        constexpr char digits[] = "0123456789abcdef";
+        std::array<char, 36> text{};
+        std::size_t out = 0;
+        for (std::size_t i = 0; i < 16; ++i) {
+            if (i == 4 || i == 6 || i == 8 || i == 10) text[out++] = '-';
+            text[out++] = digits[u.bytes()[i] >> 4];
+            text[out++] = digits[u.bytes()[i] & 0x0F];
+        }
+        return fmt::formatter<std::string_view>::format(std::string_view(text.data(), text.size()), ctx);
+    }
+};

@@ -1,0 +1,39 @@
+// A program that uses eventcore the way an application would, built against the installed
+// package only.
+#include <eventcore/eventcore.hpp>
+
+#include <cstdint>
+
+namespace {
+
+struct Deposited {
+    std::int64_t amount;
+};
+
+struct Deposit {
+    eventcore::StreamId account;
+    std::int64_t amount;
+
+    using Event = Deposited;
+    using State = std::int64_t;
+    static constexpr auto streams = eventcore::streams(&Deposit::account);
+
+    void apply(State& balance, const eventcore::RecordedEvent<Event>& e) const { balance += e.payload.amount; }
+    void handle(const State&, eventcore::Context<Deposit>& ctx) const {
+        ctx.require(amount > 0, "amount must be positive");
+        ctx.write<&Deposit::account>(Deposited{amount});
+    }
+};
+
+} // namespace
+
+int main() {
+    eventcore::InMemoryEventStore<Deposited> store;
+    eventcore::CommandExecutor executor{store};
+    const auto account = eventcore::StreamId::from_static("account-1");
+    for (int i = 0; i < 3; ++i) {
+        if (!executor.execute(Deposit{account, 10})) return 1;
+    }
+    auto events = eventcore::load_stream(store, account);
+    return events && events->size() == 3 ? 0 : 1;
+}

@@ -1,0 +1,148 @@
+#pragma once
+// A small bank for the tests: accounts are streams; money moves between them atomically.
+
+#include <eventcore/eventcore.hpp>
+
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+
+namespace bank {
+
+using eventcore::Context;
+using eventcore::RecordedEvent;
+using eventcore::StreamId;
+
+struct AccountOpened {
+    std::int64_t initial_balance;
+    friend auto operator==(const AccountOpened&, const AccountOpened&) -> bool = default;
+};
+struct MoneyDeposited {
+    std::int64_t amount;
+    friend auto operator==(const MoneyDeposited&, const MoneyDeposited&) -> bool = default;
+};
+struct MoneyWithdrawn {
+    std::int64_t amount;
+    friend auto operator==(const MoneyWithdrawn&, const MoneyWithdrawn&) -> bool = default;
+};
+/// A limit on single transfers, kept in its own stream and read (never written) by transfers.
+struct LimitSet {
+    std::int64_t max_transfer;
+    friend auto operator==(const LimitSet&, const LimitSet&) -> bool = default;
+};
+
+using BankEvent = std::variant<AccountOpened, MoneyDeposited, MoneyWithdrawn, LimitSet>;
+using Store = eventcore::InMemoryEventStore<BankEvent>;
+
+/// The change an event makes to its account's balance.
+inline auto balance_delta(const BankEvent& e) -> std::int64_t {
+    return std::visit(
+        [](const auto& x) -> std::int64_t {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, AccountOpened>) return x.initial_balance;
+            if constexpr (std::is_same_v<T, MoneyDeposited>) return x.amount;
+            if constexpr (std::is_same_v<T, MoneyWithdrawn>) return -x.amount;
+            return 0;
+        },
+        e);
+}
+
+struct AccountState {
+    bool open = false;
+    std::int64_t balance = 0;
+    void apply(const BankEvent& e) {
+        if (std::holds_alternative<AccountOpened>(e)) open = true;
+        balance += balance_delta(e);
+    }
+};
+
+struct OpenAccount {
+    StreamId account;
+    std::int64_t initial_balance;
+
+    using Event = BankEvent;
+    using State = AccountState;
+    static constexpr std::string_view name = "OpenAccount";
+    static constexpr auto streams = eventcore::streams(&OpenAccount::account);
+
+    void apply(State& s, const RecordedEvent<Event>& e) const { s.apply(e.payload); }
+    void handle(const State& s, Context<OpenAccount>& ctx) const {
+        ctx.require(!s.open, "account {} is already open", account);
+        ctx.require(initial_balance >= 0, "initial balance must not be negative, got {}", initial_balance);
+        ctx.write<&OpenAccount::account>(AccountOpened{initial_balance});
+    }
+};
+
+struct TransferState {
+    AccountState from;
+    AccountState to;
+};
+
+struct TransferMoney {
+    StreamId from_account;
+    StreamId to_account;
+    std::int64_t amount;
+
+    using Event = BankEvent;
+    using State = TransferState;
+    static constexpr std::string_view name = "TransferMoney";
+    static constexpr auto streams = eventcore::streams(&TransferMoney::from_account, &TransferMoney::to_account);
+
+    void apply(State& s, const RecordedEvent<Event>& e) const {
+        if (e.stream == from_account) s.from.apply(e.payload);
+        if (e.stream == to_account) s.to.apply(e.payload);
+    }
+    void handle(const State& s, Context<TransferMoney>& ctx) const {
+        ctx.require(from_account != to_account, "cannot transfer from {} to itself", from_account);
+        ctx.require(amount > 0, "amount must be positive, got {}", amount);
+        ctx.require(s.from.open && s.to.open, "both accounts must be open");
+        ctx.require(s.from.balance >= amount, "insufficient funds in {}: {} < {}", from_account, s.from.balance,
+                    amount);
+        ctx.write<&TransferMoney::from_account>(MoneyWithdrawn{amount});
+        ctx.write<&TransferMoney::to_account>(MoneyDeposited{amount});
+    }
+};
+
+/// A transfer checked against a limit stream it reads but does not write.
+struct LimitedTransfer {
+    StreamId from_account;
+    StreamId to_account;
+    StreamId limits;
+    std::int64_t amount;
+
+    struct State {
+        TransferState accounts;
+        std::int64_t max_transfer = 0;
+    };
+    using Event = BankEvent;
+    static constexpr std::string_view name = "LimitedTransfer";
+    static constexpr auto streams = eventcore::streams(&LimitedTransfer::from_account, &LimitedTransfer::to_account,
+                                                       &LimitedTransfer::limits);
+
+    void apply(State& s, const RecordedEvent<Event>& e) const {
+        if (e.stream == limits) {
+            if (const auto* l = std::get_if<LimitSet>(&e.payload)) s.max_transfer = l->max_transfer;
+        } else {
+            TransferMoney{from_account, to_account, amount}.apply(s.accounts, e);
+        }
+    }
+    void handle(const State& s, Context<LimitedTransfer>& ctx) const {
+        ctx.require(amount <= s.max_transfer, "amount {} exceeds the limit {}", amount, s.max_transfer);
+        ctx.require(s.accounts.from.balance >= amount, "insufficient funds");
+        ctx.write<&LimitedTransfer::from_account>(MoneyWithdrawn{amount});
+        ctx.write<&LimitedTransfer::to_account>(MoneyDeposited{amount});
+    }
+};
+
+/// The balance of `account`, folded from its events.
+inline auto balance(const Store& store, const StreamId& account) -> std::int64_t {
+    std::int64_t total = 0;
+    (void)store.read_stream(account, eventcore::StreamVersion{1},
+                            [&](const RecordedEvent<BankEvent>& e) { total += balance_delta(e.payload); });
+    return total;
+}
+
+inline auto id(std::string_view text) -> StreamId { return StreamId::parse(text).value(); }
+
+} // namespace bank

@@ -1,0 +1,66 @@
+#include <eventcore/uuid.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+using eventcore::Uuid;
+
+TEST_CASE("v7 ids carry version, variant and the current time", "[uuid]") {
+    const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const Uuid id = Uuid::v7();
+    CHECK(id.version() == 7);
+    CHECK((id.bytes()[8] & 0xC0) == 0x80); // RFC 9562 variant
+    CHECK(id.unix_ms() >= static_cast<std::uint64_t>(before));
+    CHECK(id.unix_ms() <= static_cast<std::uint64_t>(before) + 5'000);
+    CHECK_FALSE(id.is_nil());
+    CHECK(Uuid{}.is_nil());
+}
+
+TEST_CASE("v7 ids strictly increase within the process, across threads", "[uuid]") {
+    constexpr int threads = 4;
+    constexpr int per_thread = 20'000;
+    std::vector<std::vector<Uuid>> made(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            auto& mine = made[static_cast<std::size_t>(t)];
+            mine.reserve(per_thread);
+            for (int i = 0; i < per_thread; ++i) mine.push_back(Uuid::v7());
+        });
+    }
+    for (auto& w : workers) w.join();
+    std::vector<Uuid> all;
+    for (const auto& mine : made) {
+        CHECK(std::ranges::is_sorted(mine, std::less<>{}));
+        CHECK(std::ranges::adjacent_find(mine) == mine.end());
+        all.insert(all.end(), mine.begin(), mine.end());
+    }
+    std::ranges::sort(all);
+    CHECK(std::ranges::adjacent_find(all) == all.end()); // no duplicates anywhere
+}
+
+TEST_CASE("uuids format and parse in canonical form", "[uuid]") {
+    const Uuid id = Uuid::v7();
+    const auto text = fmt::format("{}", id);
+    CHECK(text.size() == 36);
+    CHECK(text[14] == '7');
+    auto back = Uuid::parse(text);
+    REQUIRE(back);
+    CHECK(*back == id);
+    auto upper = Uuid::parse("0190A5C1-27D3-7ABC-8DEF-0123456789AB");
+    REQUIRE(upper);
+    CHECK(fmt::format("{}", *upper) == "0190a5c1-27d3-7abc-8def-0123456789ab");
+    for (std::string_view bad : {"", "0190a5c1-27d3-7abc-8def-0123456789a", "0190a5c1x27d3-7abc-8def-0123456789ab",
+                                 "0190a5c1-27d3-7abc-8def-0123456789ag"}) {
+        auto parsed = Uuid::parse(bad);
+        REQUIRE_FALSE(parsed);
+        CHECK(parsed.error().kind() == eventcore::ErrorKind::validation);
+        CHECK_THAT(parsed.error().message(), Catch::Contains("invalid UUID"));
+    }
+}
