@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <exception>
+#include <type_traits>
 #include <optional>
 #include <span>
 #include <string>
@@ -161,6 +162,19 @@ private:
     Error error_;
     std::string what_;
 };
+
+/// The value of `result`, or throws `Exception` carrying its error. Unlike `result.value()`,
+/// whose exception says only "bad expected access", the exception's `what()` is the error's
+/// kind and message.
+///
+/// \code
+/// auto receipt = eventcore::value_or_throw(store.append(std::move(request)));
+/// \endcode
+template <class T>
+auto value_or_throw(Result<T> result) -> T {
+    if (!result) throw Exception(std::move(result).error());
+    if constexpr (!std::is_void_v<T>) return std::move(*result);
+}
 
 namespace detail {
 /// `text` quoted for a message: control bytes and invalid UTF-8 escaped, long text shortened.

@@ -124,7 +124,8 @@ concept EventVisitor = std::invocable<F&, const RecordedEvent<E>&>;
 ///    with every event of those streams in global-position order, and returns each stream's
 ///    version in the snapshot (0 for a stream without events), in the order of `ids`;
 /// 2. `read_stream(id, StreamVersion from, visitor) -> Result<StreamVersion>` visits one
-///    stream's events from version `from` (inclusive) and returns its version;
+///    stream's events from version `from` (inclusive) and returns its version; a `from` past
+///    the end visits nothing, cheaply (`stream_version` relies on it);
 /// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in commit order,
 ///    gap-free, never skipping a committed event, each commit's events together;
 /// 4. `append(AppendRequest<E>) -> Result<CommitReceipt>` commits atomically: every expectation

@@ -25,7 +25,8 @@ using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
 /// `causation_id` (the command's id) and `correlation_id` (the caller's, or the command id).
 ///
 /// \code
-/// for (const auto& e : eventcore::read_stream(store, id).value())
+/// const auto events = eventcore::load_stream(store, id).value();
+/// for (const auto& e : events)
 ///     fmt::print("{} by {} at {}\n", e.metadata.event_id, e.metadata.command,
 ///                e.metadata.recorded_at.time_since_epoch().count());
 /// \endcode

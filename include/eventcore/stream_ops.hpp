@@ -5,6 +5,7 @@
 #include <eventcore/event_store.hpp>
 
 #include <cstddef>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,13 @@ template <EventStore S>
     auto version = store.read_stream(stream, from, [&](const auto& e) { events.push_back(e); });
     if (!version) return fail(std::move(version).error());
     return events;
+}
+
+/// The current version of `stream` (0 if it has no events), without visiting its events.
+template <EventStore S>
+[[nodiscard]] auto stream_version(const S& store, const StreamId& stream) -> Result<StreamVersion> {
+    constexpr StreamVersion past_any_end{std::numeric_limits<StreamVersion::value_type>::max()};
+    return store.read_stream(stream, past_any_end, [](const auto&) {});
 }
 
 /// Events of the global log, copied into a vector (see `LogQuery`).
