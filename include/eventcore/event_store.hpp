@@ -14,6 +14,8 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace eventcore {
@@ -93,13 +95,29 @@ struct LogQuery {
     /// At most about this many events: a page ends at the end of a commit, so it may hold a few
     /// more than `limit` rather than split one.
     std::size_t limit = std::numeric_limits<std::size_t>::max();
+    /// Only events of streams whose id starts with these bytes (no wildcards: `_` and `%` are
+    /// plain characters). Empty: every stream.
+    std::string stream_prefix{};
+    /// Only events of these type names (see `event_type_name`). Empty: every type.
+    std::vector<std::string> event_types{};
+
+    /// Whether an event of `stream` and `type` passes the filters.
+    [[nodiscard]] auto matches(std::string_view stream, std::string_view type) const noexcept -> bool {
+        if (!stream.starts_with(stream_prefix)) return false;
+        if (event_types.empty()) return true;
+        for (const auto& t : event_types) {
+            if (t == type) return true;
+        }
+        return false;
+    }
 };
 
 /// What a read of the global log saw.
 struct LogPage {
     /// Events delivered.
     std::size_t count = 0;
-    /// The position of the last event delivered (`after` if none).
+    /// How far the log was read: every matching event up to here was delivered. Pass it as the
+    /// next query's `after`; behind a selective filter it moves on even when nothing matched.
     GlobalPosition last{};
     /// The store's last position when the page was read.
     GlobalPosition head{};
@@ -127,7 +145,8 @@ concept EventVisitor = std::invocable<F&, const RecordedEvent<E>&>;
 ///    stream's events from version `from` (inclusive) and returns its version; a `from` past
 ///    the end visits nothing, cheaply (`stream_version` relies on it);
 /// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in commit order,
-///    gap-free, never skipping a committed event, each commit's events together;
+///    gap-free, never skipping a committed event, each commit's events together, filtered by
+///    stream prefix and event type before the limit applies;
 /// 4. `append(AppendRequest<E>) -> Result<CommitReceipt>` commits atomically: every expectation
 ///    is checked and every event written, or nothing is, and the error is `version_conflict`
 ///    naming each stream that did not match;

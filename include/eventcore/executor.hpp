@@ -305,7 +305,9 @@ private:
         /// Step 4's request: the writes, and an exact expectation for every stream read.
         auto request_for(Decision decision) const -> AppendRequest<Event> {
             AppendRequest<Event> request;
-            request.command_id = command_id_;
+            // Only a caller's id asks for idempotency: recording every generated id would cost
+            // every commit a write for nothing.
+            request.command_id = options_.command_id;
             request.expectations.reserve(decision.streams.size());
             for (std::size_t i = 0; i < decision.streams.size(); ++i) {
                 request.expectations.push_back(

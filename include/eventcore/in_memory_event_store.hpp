@@ -4,6 +4,7 @@
 
 #include <eventcore/detail/append_only_list.hpp>
 #include <eventcore/event_store.hpp>
+#include <eventcore/event_type_name.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -85,16 +86,19 @@ public:
         {
             std::shared_lock lock(mutex_);
             page.head = GlobalPosition{log_.size()};
-            for (std::size_t i = query.after.value(); i < log_.size(); ++i) {
+            std::size_t i = query.after.value();
+            for (; i < log_.size(); ++i) {
                 const Entry& e = log_[i];
                 // Stop only between commits, so a page never splits one.
-                if (events.size() >= query.limit && e.event.position > events.back()->commit_last) break;
-                events.push_back(&e);
+                if (events.size() >= query.limit &&
+                    (events.empty() || e.event.position > events.back()->commit_last))
+                    break;
+                if (query.matches(e.event.stream.view(), event_type_name_of(e.event.payload))) events.push_back(&e);
             }
+            page.last = GlobalPosition{std::max<std::size_t>(i, query.after.value())};
         }
         for (const Entry* e : events) visit(e->event);
         page.count = events.size();
-        if (!events.empty()) page.last = events.back()->event.position;
         return page;
     }
 
