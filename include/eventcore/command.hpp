@@ -60,7 +60,7 @@ consteval auto ignored_stream_fields() {
                       "eventcore: declare ignored_stream_fields with eventcore::streams(&Command::field, ...)");
         return C::ignored_stream_fields.members;
     } else {
-        return std::array<StreamId C::*, 0>{};
+        return std::array<const StreamId C::*, 0>{};
     }
 }
 
@@ -80,20 +80,37 @@ consteval auto count_stream_id_fields() -> std::size_t {
     }(std::make_index_sequence<boost::pfr::tuple_size_v<C>>{});
 }
 
+/// Whether the command opted out of the field check, for types Boost.PFR cannot inspect
+/// (base classes with data, C arrays, bit-fields): `static constexpr bool check_stream_fields = false;`
+template <class C>
+consteval auto checks_stream_fields() -> bool {
+    if constexpr (requires { bool{C::check_stream_fields}; }) {
+        return C::check_stream_fields;
+    } else {
+        return std::is_aggregate_v<C>;
+    }
+}
+
 /// Every `StreamId` field is declared or ignored. Fields of aggregates are found with Boost.PFR;
 /// a command that is not an aggregate cannot be inspected, so it is not checked.
 template <class C>
 consteval auto stream_fields_accounted_for() -> bool {
-    if constexpr (!std::is_aggregate_v<C>) {
+    if constexpr (!checks_stream_fields<C>()) {
         return true;
     } else {
         return count_stream_id_fields<C>() == C::streams.size() + ignored_stream_fields<C>().size();
     }
 }
 
+/// A member called `resolve` must be the hook, or it would be silently ignored.
+template <class C>
+concept ResolveIsTheHook =
+    !requires { &C::resolve; } ||
+    requires(const C& c, const typename C::State& s, StreamResolver& r) { c.resolve(s, r); };
+
 template <class C>
 concept CommandShape = HasEventType<C> && HasStateType<C> && DeclaresStreams<C> && DeclaresOwnStreams<C> &&
-                       HasApply<C> && HasHandle<C> && HandleReturnsResult<C>;
+                       HasApply<C> && HasHandle<C> && HandleReturnsResult<C> && ResolveIsTheHook<C>;
 
 /// Each requirement of `Command`, with a message naming what to fix. The first one that fails
 /// stops the checks, so the compiler reports one actionable line.
@@ -119,13 +136,17 @@ consteval auto diagnose_command() -> bool {
                                     "`void handle(const State&, eventcore::Context<Command>&) const`");
     } else if constexpr (!HandleReturnsResult<C>) {
         static_assert(HandleReturnsResult<C>, "eventcore: a command's handle must return void or eventcore::CommandResult");
+    } else if constexpr (!ResolveIsTheHook<C>) {
+        static_assert(ResolveIsTheHook<C>, "eventcore: a command's resolve must be "
+                                           "`void resolve(const State&, eventcore::StreamResolver&) const`");
     } else if constexpr (!ignored_fields_are_not_declared<C>()) {
         static_assert(ignored_fields_are_not_declared<C>(),
                       "eventcore: a field cannot be both in `streams` and in `ignored_stream_fields`");
     } else if constexpr (!stream_fields_accounted_for<C>()) {
         static_assert(stream_fields_accounted_for<C>(),
                       "eventcore: every StreamId field of a command must be declared in `streams`, or listed in "
-                      "`ignored_stream_fields` if the command does not read it");
+                      "`ignored_stream_fields` if the command does not read it (types Boost.PFR cannot inspect opt "
+                      "out with `static constexpr bool check_stream_fields = false;`)");
     }
     return true;
 }
@@ -138,7 +159,8 @@ consteval auto diagnose_command() -> bool {
 /// 2. names its state, `using State = ...;` (default-constructible);
 /// 3. declares its streams, `static constexpr auto streams = eventcore::streams(&C::a, &C::b);`,
 ///    and every other `StreamId` field in `ignored_stream_fields` (checked with Boost.PFR when
-///    the command is an aggregate);
+///    the command is an aggregate; `static constexpr bool check_stream_fields = false;` opts out
+///    for aggregates PFR cannot inspect: base classes with data, C arrays, bit-fields);
 /// 4. folds events: `void apply(State&, const RecordedEvent<Event>&) const`;
 /// 5. decides: `handle(const State&, Context<C>&) const`, returning `void` or `CommandResult`.
 ///

@@ -48,7 +48,7 @@ public:
         if (read_.size() + added_.size() >= max_streams_) {
             throw Exception(Error(ErrorKind::too_many_streams,
                                   fmt::format("adding stream '{}' would take the command past its limit of {} "
-                                              "streams (ExecutorOptions::max_streams)",
+                                              "streams (ExecutorConfig::max_streams)",
                                               stream, max_streams_)));
         }
         added_.push_back(std::move(stream));

@@ -105,18 +105,18 @@ public:
     [[nodiscard]] auto code() const noexcept -> const std::string& { return code_; }
 
     /// Attaches the stream (and version) the error concerns.
-    auto at(StreamId stream, std::optional<StreamVersion> version = std::nullopt) && -> Error&& {
+    auto at(StreamId stream, std::optional<StreamVersion> version = std::nullopt) && -> Error {
         stream_ = std::move(stream);
         version_ = version;
         return std::move(*this);
     }
     /// Attaches the conflicts behind the error (e.g. the last ones before retries ran out).
-    auto with_conflicts(std::vector<VersionConflict> conflicts) && -> Error&& {
+    auto with_conflicts(std::vector<VersionConflict> conflicts) && -> Error {
         conflicts_ = std::move(conflicts);
         return std::move(*this);
     }
     /// Attaches the store's own error code.
-    auto with_code(std::string code) && -> Error&& {
+    auto with_code(std::string code) && -> Error {
         code_ = std::move(code);
         return std::move(*this);
     }

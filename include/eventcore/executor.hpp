@@ -26,14 +26,16 @@
 namespace eventcore {
 
 /// How an executor behaves, for every command it runs.
-struct ExecutorOptions {
-    /// Retries after version conflicts; `ExecuteOptions::retry` overrides it per call.
+struct ExecutorConfig {
+    /// Retries after version conflicts (and transient store failures); `ExecuteOptions::retry`
+    /// overrides it per call.
     RetryPolicy retry{};
     /// The most streams one command may read, declared and discovered together.
     std::size_t max_streams = 256;
-    /// The most rounds of a command's `resolve`/`handle` that may add streams before the set of
-    /// streams must settle.
-    std::uint32_t max_discovery_rounds = 10;
+    /// The most rounds of a command that may add streams; the command runs at most one round
+    /// more. A `require` that fails in a round that added streams costs a round (see
+    /// `StreamResolver`); a `resolve` hook adds them all in one.
+    std::uint32_t max_discovery_rounds = 32;
     /// Metrics hooks; may be null.
     std::shared_ptr<ExecutorObserver> observer{};
 };
@@ -41,7 +43,7 @@ struct ExecutorOptions {
 /// Settings for one call of `execute`.
 struct ExecuteOptions {
     /// Idempotency: the first execution with this id commits; later ones with the same id write
-    /// nothing and return the first one's outcome (`ExecutionResult::replayed`). Without it,
+    /// nothing and return the first one's outcome (`ExecutionResult::duplicate`). Without it,
     /// each call gets a fresh id.
     std::optional<Uuid> command_id{};
     /// Recorded on every event; defaults to the command id.
@@ -50,14 +52,14 @@ struct ExecuteOptions {
     std::optional<std::chrono::steady_clock::time_point> deadline{};
     /// Key/value pairs recorded on every event (`EventMetadata::custom`).
     std::vector<std::pair<std::string, std::string>> metadata{};
-    /// Overrides `ExecutorOptions::retry` for this call.
+    /// Overrides `ExecutorConfig::retry` for this call.
     std::optional<RetryPolicy> retry{};
 };
 
 /// What an execution did.
 struct ExecutionResult {
     Uuid command_id;
-    /// Attempts made by this call (1 without conflicts; 0 when replayed without running).
+    /// Attempts made by this call (1 without conflicts; 0 when duplicate without running).
     std::uint32_t attempts = 0;
     /// The events written, with their streams, versions and global positions.
     std::vector<WrittenEvent> events;
@@ -65,7 +67,7 @@ struct ExecutionResult {
     std::vector<StreamState> streams;
     /// True when `command_id` had already been executed: nothing was written by this call, and
     /// `events` and `streams` are those of the first execution.
-    bool replayed = false;
+    bool duplicate = false;
 };
 
 /// Runs commands against a store:
@@ -93,16 +95,15 @@ public:
     using store_type = S;
     using event_type = typename S::event_type;
 
-    explicit CommandExecutor(S& store, ExecutorOptions options = {}) : store_(store), options_(std::move(options)) {
-        if (auto valid = options_.retry.validate(); !valid) throw Exception(std::move(valid).error());
-        if (options_.max_streams < 1)
-            throw Exception(Error(ErrorKind::validation, "ExecutorOptions::max_streams must be at least 1"));
-        if (options_.max_discovery_rounds < 1)
-            throw Exception(Error(ErrorKind::validation, "ExecutorOptions::max_discovery_rounds must be at least 1"));
+    /// Throws `Exception` (kind `validation`) for a bad `config`, naming the setting.
+    explicit CommandExecutor(S& store, ExecutorConfig config = {}) : store_(store), config_(std::move(config)) {
+        if (auto valid = config_.retry.validate(); !valid) throw Exception(std::move(valid).error());
+        if (config_.max_streams < 1)
+            throw Exception(Error(ErrorKind::validation, "ExecutorConfig::max_streams must be at least 1"));
     }
 
     [[nodiscard]] auto store() const noexcept -> S& { return store_; }
-    [[nodiscard]] auto options() const noexcept -> const ExecutorOptions& { return options_; }
+    [[nodiscard]] auto config() const noexcept -> const ExecutorConfig& { return config_; }
 
     /// Executes `command`; see the class comment for the steps. Errors come back as values:
     /// `business_rule`, `undeclared_stream`, `validation`, `too_many_streams`, `discovery_limit`,
@@ -140,15 +141,14 @@ private:
     public:
         Run(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
             : executor_(executor), command_(command), options_(options),
-              retry_(options.retry ? *options.retry : executor.options_.retry),
-              command_id_(options.command_id.value_or(Uuid::v7())), started_(Clock::now()) {}
+              retry_(options.retry ? *options.retry : executor.config_.retry),
+              command_id_(options.command_id ? *options.command_id : Uuid::v7()), started_(Clock::now()) {}
 
         auto execute() -> Result<ExecutionResult> {
             if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
-            if (options_.command_id) {
-                auto found = store().find_commit(*options_.command_id);
-                if (!found) return failed(std::move(found).error());
-                if (*found) return replay(std::move(**found));
+            if (auto first = find_first_execution(); !first || *first) {
+                if (!first) return failed(std::move(first).error());
+                return replay(std::move(**first));
             }
             auto declared = declared_streams();
             if (!declared) return failed(std::move(declared).error());
@@ -160,34 +160,21 @@ private:
                                                     attempts_)));
                 observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
 
-                auto decision = decide(*declared);
-                if (!decision) return failed(std::move(decision).error());
-                if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
-
-                const auto commit_started = Clock::now();
-                auto receipt = store().append(request_for(std::move(*decision)));
-                const auto commit_ended = Clock::now();
-                if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
-                if (!receipt.error().is(ErrorKind::version_conflict)) return failed(std::move(receipt).error());
-
-                auto conflict = std::move(receipt).error();
-                observe([&](ExecutorObserver& o) {
-                    o.on_conflict({name, command_id_, attempts_, conflict.conflicts()});
-                });
-                if (attempts_ >= retry_.max_attempts) {
-                    return failed(Error(ErrorKind::concurrency_exhausted,
-                                        fmt::format("command {} met a version conflict in each of its {} attempts; "
-                                                    "last: {}",
-                                                    name, attempts_, conflict.message()))
-                                      .with_conflicts({conflict.conflicts().begin(), conflict.conflicts().end()}));
+                auto outcome = attempt(*declared);
+                if (outcome || !retryable(outcome.error())) return outcome;
+                auto error = std::move(outcome).error();
+                if (error.is(ErrorKind::version_conflict)) {
+                    observe([&](ExecutorObserver& o) {
+                        o.on_conflict({name, command_id_, attempts_, error.conflicts()});
+                    });
                 }
+                if (attempts_ >= retry_.max_attempts) return failed(exhausted(std::move(error)));
                 const auto delay = retry_.delay_after(attempts_);
                 if (past_deadline(Clock::now() + delay))
                     return failed(Error(ErrorKind::timeout,
-                                        fmt::format("command {} would pass its deadline waiting to retry after a "
-                                                    "version conflict; last: {}",
-                                                    name, conflict.message()))
-                                      .with_conflicts({conflict.conflicts().begin(), conflict.conflicts().end()}));
+                                        fmt::format("command {} would pass its deadline waiting to retry; last: {}",
+                                                    name, error.message()))
+                                      .with_conflicts({error.conflicts().begin(), error.conflicts().end()}));
                 observe([&](ExecutorObserver& o) { o.on_retry({name, command_id_, attempts_ + 1, delay}); });
                 if (delay.count() > 0) std::this_thread::sleep_for(delay);
             }
@@ -210,12 +197,60 @@ private:
 
         template <class F>
         void observe(F&& notify) const {
-            if (executor_.options_.observer) notify(*executor_.options_.observer);
+            if (executor_.config_.observer) notify(*executor_.config_.observer);
         }
 
         auto failed(Error error) const -> Result<ExecutionResult> {
             observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
             return fail(std::move(error));
+        }
+
+        /// Only what cannot have changed anything is tried again: a conflict, or a failure the
+        /// store vouches is transient.
+        static auto retryable(const Error& e) -> bool {
+            return e.is(ErrorKind::version_conflict) || e.is(ErrorKind::transient);
+        }
+
+        /// One attempt: decide, then commit. A retryable error comes back as it is; any other
+        /// outcome is final (and already reported to the observer).
+        auto attempt(const std::vector<StreamId>& declared) const -> Result<ExecutionResult> {
+            auto decision = decide(declared);
+            if (!decision) {
+                if (retryable(decision.error())) return fail(std::move(decision).error());
+                return rejected_or_duplicate(std::move(decision).error());
+            }
+            if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
+            const auto commit_started = Clock::now();
+            auto receipt = store().append(request_for(std::move(*decision)));
+            const auto commit_ended = Clock::now();
+            if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
+            if (retryable(receipt.error())) return fail(std::move(receipt).error());
+            return failed(std::move(receipt).error());
+        }
+
+        /// With a caller's command id: the first execution's receipt, if there was one.
+        auto find_first_execution() const -> Result<std::optional<CommitReceipt>> {
+            if (!options_.command_id) return std::optional<CommitReceipt>{};
+            return store().find_commit(*options_.command_id);
+        }
+
+        /// A command that failed to decide may have lost a race with its own twin (same command
+        /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
+        auto rejected_or_duplicate(Error error) const -> Result<ExecutionResult> {
+            if (auto first = find_first_execution(); first && *first) return replay(std::move(**first));
+            return failed(std::move(error));
+        }
+
+        auto exhausted(Error last) const -> Error {
+            if (last.is(ErrorKind::transient)) {
+                return Error(ErrorKind::transient, fmt::format("command {} failed in each of its {} attempts; last: {}",
+                                                               name, attempts_, last.message()))
+                    .with_code(last.code());
+            }
+            return Error(ErrorKind::concurrency_exhausted,
+                         fmt::format("command {} met a version conflict in each of its {} attempts; last: {}", name,
+                                     attempts_, last.message()))
+                .with_conflicts({last.conflicts().begin(), last.conflicts().end()});
         }
 
         /// The declared streams' ids, each once (two fields may hold the same id).
@@ -237,10 +272,10 @@ private:
 
         /// Steps 1 to 3: read, fold, resolve and handle, until the set of streams settles.
         auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
-            const auto& limits = executor_.options_;
+            const auto& limits = executor_.config_;
             if (streams.size() > limits.max_streams)
                 return fail(ErrorKind::too_many_streams,
-                            "command {} declares {} streams, more than the limit of {} (ExecutorOptions::max_streams)",
+                            "command {} declares {} streams, more than the limit of {} (ExecutorConfig::max_streams)",
                             name, streams.size(), limits.max_streams);
             for (std::uint32_t round = 1;; ++round) {
                 State state{};
@@ -251,11 +286,11 @@ private:
                     outcome->streams = std::move(streams);
                     return std::move(*outcome);
                 }
-                if (round >= limits.max_discovery_rounds)
+                if (round > limits.max_discovery_rounds)
                     return fail(ErrorKind::discovery_limit,
-                                "command {} still added streams after {} rounds (ExecutorOptions::max_discovery_rounds); "
-                                "last added: '{}'",
-                                name, round, fmt::join(resolver.added(), "', '"));
+                                "command {} added streams in more than {} rounds "
+                                "(ExecutorConfig::max_discovery_rounds); last added: '{}'",
+                                name, limits.max_discovery_rounds, fmt::join(resolver.added(), "', '"));
                 if (past_deadline(Clock::now()))
                     return fail(ErrorKind::timeout, "command {} reached its deadline while discovering streams", name);
                 auto added = resolver.take_added();
@@ -358,7 +393,7 @@ private:
     };
 
     S& store_;
-    ExecutorOptions options_;
+    ExecutorConfig config_;
 };
 
 } // namespace eventcore

@@ -135,11 +135,10 @@ public:
         receipt.committed_at = now();
         receipt.events.reserve(request.events.size());
         const GlobalPosition last{log_.size() + request.events.size()};
-        const std::size_t log_size_before = log_.size();
+        std::size_t appended = 0; // events in both the log and their stream
         try {
-            for (std::size_t e = 0; e < request.events.size(); ++e) {
-                auto& w = request.events[e];
-                Stream*& target = targets[(*owners)[e]];
+            for (auto& w : request.events) {
+                Stream*& target = targets[(*owners)[appended]];
                 if (target == nullptr) target = &streams_.try_emplace(w.stream).first->second;
                 const StreamVersion version{target->events.size() + 1};
                 const GlobalPosition position{log_.size() + 1};
@@ -147,7 +146,13 @@ public:
                 w.metadata.recorded_at = receipt.committed_at;
                 log_.push_back(Entry{{std::move(w.stream), version, position, std::move(w.metadata), std::move(w.payload)},
                                      last});
-                target->events.push_back(&log_.back());
+                try {
+                    target->events.push_back(&log_.back());
+                } catch (...) {
+                    log_.pop_back();
+                    throw;
+                }
+                ++appended;
             }
             receipt.streams.reserve(expectations.size());
             for (std::size_t i = 0; i < expectations.size(); ++i) {
@@ -157,9 +162,10 @@ public:
             if (receipt.command_id) commits_.emplace(*receipt.command_id, receipt);
         } catch (...) {
             // Out of memory part-way: take back what this commit added, so it stays all-or-nothing.
-            while (log_.size() > log_size_before) {
-                auto& s = streams_.find(log_.back().event.stream.view())->second;
-                s.events.pop_back();
+            // Nothing of it was visible: readers wait for the lock we hold. Streams it created stay,
+            // empty, which is the same as absent.
+            for (; appended > 0; --appended) {
+                targets[(*owners)[appended - 1]]->events.pop_back();
                 log_.pop_back();
             }
             throw;

@@ -18,6 +18,10 @@ template <class C>
 struct MemberTraits<StreamId C::*> : std::true_type {
     using class_type = C;
 };
+template <class C>
+struct MemberTraits<const StreamId C::*> : std::true_type {
+    using class_type = C;
+};
 
 // Not constexpr on purpose: reaching it while evaluating `streams(...)` stops compilation
 // with its name in the diagnostic.
@@ -29,12 +33,12 @@ void eventcore_command_declares_the_same_stream_field_twice();
 template <class C, std::size_t N>
 struct StreamSet {
     using command_type = C;
-    std::array<StreamId C::*, N> members;
+    std::array<const StreamId C::*, N> members;
 
     [[nodiscard]] static constexpr auto size() noexcept -> std::size_t { return N; }
 
     /// Whether `member` is one of the declared fields.
-    [[nodiscard]] constexpr auto contains(StreamId C::*member) const noexcept -> bool {
+    [[nodiscard]] constexpr auto contains(const StreamId C::*member) const noexcept -> bool {
         for (auto m : members) {
             if (m == member) return true;
         }

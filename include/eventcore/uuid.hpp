@@ -39,7 +39,7 @@ public:
     /// A new version 7 UUID. Within one process every call returns a value greater than every
     /// earlier one, from any thread: a 12-bit counter under the millisecond timestamp orders ids
     /// made in the same millisecond (when it overflows, the timestamp field moves ahead).
-    [[nodiscard]] static auto v7() noexcept -> Uuid {
+    [[nodiscard]] static auto v7() -> Uuid {
         static std::atomic<std::uint64_t> last{0}; // (unix_ms << 12) | counter
         const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())

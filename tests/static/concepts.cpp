@@ -2,6 +2,7 @@
 #include <eventcore/eventcore.hpp>
 
 #include <cstdint>
+#include <string>
 #include <variant>
 
 namespace {
@@ -112,6 +113,55 @@ struct Borrower {
     void handle(const State&, Context<Borrower>&) const {}
 };
 static_assert(!Command<Borrower>);
+
+// A data member called `name` is a field, not the command's name.
+struct CreateUser {
+    StreamId user;
+    std::string name;
+    using Event = Deposited;
+    using State = int;
+    static constexpr auto streams = eventcore::streams(&CreateUser::user);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<CreateUser>&) const {}
+};
+static_assert(Command<CreateUser>);
+static_assert(eventcore::detail::command_name<CreateUser>().ends_with("CreateUser"));
+
+// A const StreamId field can be declared.
+struct ConstField {
+    const StreamId account;
+    using Event = Deposited;
+    using State = int;
+    static constexpr auto streams = eventcore::streams(&ConstField::account);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<ConstField>&) const {}
+};
+static_assert(Command<ConstField>);
+
+// Boost.PFR cannot look into a command with a C array; it opts out of the field check.
+struct WithArray {
+    StreamId account;
+    int weights[3];
+    using Event = Deposited;
+    using State = int;
+    static constexpr bool check_stream_fields = false;
+    static constexpr auto streams = eventcore::streams(&WithArray::account);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<WithArray>&) const {}
+};
+static_assert(Command<WithArray>);
+
+// A `resolve` that is not the hook would be ignored: refused instead.
+struct WrongResolve {
+    StreamId account;
+    using Event = Deposited;
+    using State = int;
+    static constexpr auto streams = eventcore::streams(&WrongResolve::account);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void resolve(const State&, eventcore::StreamResolver&) {} // not const
+    void handle(const State&, Context<WrongResolve>&) const {}
+};
+static_assert(!Command<WrongResolve>);
 
 // Stream sets are constant expressions.
 static_assert(Good::streams.size() == 1);

@@ -3,6 +3,8 @@
 
 #include <eventcore/eventcore.hpp>
 
+#include <catch2/catch.hpp>
+
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -146,3 +148,12 @@ inline auto balance(const Store& store, const StreamId& account) -> std::int64_t
 inline auto id(std::string_view text) -> StreamId { return StreamId::parse(text).value(); }
 
 } // namespace bank
+
+namespace testing_support {
+/// The error of a result that must have failed (a clean test failure if it did not).
+template <class T>
+auto error_of(const eventcore::Result<T>& result) -> const eventcore::Error& {
+    REQUIRE_FALSE(result.has_value());
+    return result.error();
+}
+} // namespace testing_support

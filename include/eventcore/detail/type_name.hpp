@@ -18,7 +18,8 @@ template <class T>
 /// it has one, else its type name.
 template <class C>
 [[nodiscard]] constexpr auto command_name() noexcept -> std::string_view {
-    if constexpr (requires { std::string_view{C::name}; }) {
+    // `*&C::name` is ill-formed for a data member called `name`, which is then just a field.
+    if constexpr (requires { std::string_view{*&C::name}; }) {
         return std::string_view{C::name};
     } else {
         return type_name<C>();

@@ -1,0 +1,249 @@
+#pragma once
+/// \file
+/// `JsonCodec<E>`: events as JSON objects, through Boost.JSON and Boost.Describe.
+/// Link `eventcore::json` (or a store component, which brings it).
+
+#include <eventcore/codec.hpp>
+#include <eventcore/event_type_name.hpp>
+
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+#include <boost/mp11.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+/// Registers an event type (or a struct nested in one) with the JSON codec: one line, at
+/// namespace scope next to the type, naming its fields.
+///
+/// \code
+/// struct MoneyDeposited { std::int64_t amount; std::string reference; };
+/// EVENTCORE_EVENT(MoneyDeposited, amount, reference)
+/// \endcode
+#define EVENTCORE_EVENT(Type, ...) BOOST_DESCRIBE_STRUCT(Type, (), (__VA_ARGS__))
+
+namespace eventcore {
+
+namespace detail::json {
+
+template <class T>
+inline constexpr bool is_described_struct =
+    boost::describe::has_describe_members<T>::value && !std::is_enum_v<T> && !std::is_union_v<T>;
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+
+template <class T>
+struct IsVector : std::false_type {};
+template <class T, class A>
+struct IsVector<std::vector<T, A>> : std::true_type {};
+
+template <class T>
+struct IsStringMap : std::false_type {};
+template <class T, class C, class A>
+struct IsStringMap<std::map<std::string, T, C, A>> : std::true_type {};
+template <class T, class H, class Q, class A>
+struct IsStringMap<std::unordered_map<std::string, T, H, Q, A>> : std::true_type {};
+
+/// Where in the payload a value sits, for messages: `lines[2].price`.
+class Path {
+public:
+    void push(std::string_view field) {
+        marks_.push_back(text_.size());
+        if (!text_.empty()) text_ += '.';
+        text_ += field;
+    }
+    void push(std::size_t index) {
+        marks_.push_back(text_.size());
+        text_ += fmt::format("[{}]", index);
+    }
+    void pop() {
+        text_.resize(marks_.back());
+        marks_.pop_back();
+    }
+    [[nodiscard]] auto str() const -> std::string_view { return text_.empty() ? std::string_view("payload") : text_; }
+
+private:
+    std::string text_;
+    std::vector<std::size_t> marks_;
+};
+
+/// A decoding error: where, and what.
+struct Problem {
+    std::string where;
+    std::string what;
+};
+
+template <class T>
+auto decode_value(const boost::json::value& v, T& out, Path& path) -> std::optional<Problem>;
+
+template <class T>
+auto decode_struct(const boost::json::value& v, T& out, Path& path) -> std::optional<Problem> {
+    const auto* object = v.if_object();
+    if (object == nullptr) return Problem{std::string(path.str()), "expected an object"};
+    std::optional<Problem> problem;
+    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_any_access>>([&](auto member) {
+        if (problem) return;
+        using Field = std::remove_cvref_t<decltype(out.*member.pointer)>;
+        path.push(member.name);
+        if (const auto* field = object->if_contains(member.name)) {
+            problem = decode_value(*field, out.*member.pointer, path);
+        } else if constexpr (IsOptional<Field>::value) {
+            // A field added to the type after events were stored: absent means empty.
+            (out.*member.pointer).reset();
+        } else {
+            problem = Problem{std::string(path.str()), "missing"};
+        }
+        path.pop();
+    });
+    return problem; // keys the type does not have (fields since removed) are ignored
+}
+
+template <class T>
+auto decode_value(const boost::json::value& v, T& out, Path& path) -> std::optional<Problem> {
+    if constexpr (is_described_struct<T>) {
+        return decode_struct(v, out, path);
+    } else if constexpr (IsOptional<T>::value) {
+        if (v.is_null()) {
+            out.reset();
+            return std::nullopt;
+        }
+        return decode_value(v, out.emplace(), path);
+    } else if constexpr (IsVector<T>::value) {
+        const auto* array = v.if_array();
+        if (array == nullptr) return Problem{std::string(path.str()), "expected an array"};
+        out.clear();
+        out.reserve(array->size());
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            path.push(i);
+            auto problem = decode_value((*array)[i], out.emplace_back(), path);
+            path.pop();
+            if (problem) return problem;
+        }
+        return std::nullopt;
+    } else if constexpr (IsStringMap<T>::value) {
+        const auto* object = v.if_object();
+        if (object == nullptr) return Problem{std::string(path.str()), "expected an object"};
+        out.clear();
+        for (const auto& entry : *object) {
+            path.push(entry.key());
+            auto problem = decode_value(entry.value(), out[std::string(entry.key())], path);
+            path.pop();
+            if (problem) return problem;
+        }
+        return std::nullopt;
+    } else {
+        auto converted = boost::json::try_value_to<T>(v);
+        if (!converted) return Problem{std::string(path.str()), converted.error().message()};
+        out = std::move(*converted);
+        return std::nullopt;
+    }
+}
+
+/// A stack arena for the JSON tree of one event: most events need no heap allocation for it.
+struct Arena {
+    static constexpr std::size_t size = 4096;
+    alignas(std::max_align_t) unsigned char buffer[size];
+    boost::json::monotonic_resource resource{buffer, size};
+};
+
+template <class T>
+auto encode_one(const T& event) -> Result<std::string> {
+    static_assert(is_described_struct<T>,
+                  "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
+    Arena arena;
+    const boost::json::value v = boost::json::value_from(event, boost::json::storage_ptr(&arena.resource));
+    return boost::json::serialize(v);
+}
+
+template <class T>
+auto decode_one(std::string_view type, std::string_view payload) -> Result<T> {
+    static_assert(is_described_struct<T>,
+                  "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
+    Arena arena;
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(payload, ec, boost::json::storage_ptr(&arena.resource));
+    if (ec)
+        return fail(ErrorKind::deserialization, "event type '{}': payload is not valid JSON ({})", type, ec.message());
+    T out{};
+    Path path;
+    if (auto problem = decode_struct(v, out, path))
+        return fail(ErrorKind::deserialization, "event type '{}': {}: {}", type, problem->where, problem->what);
+    return out;
+}
+
+} // namespace detail::json
+
+/// Encodes events as JSON objects with one member per field, and decodes them, naming the
+/// field when a payload does not fit. Every event type (each alternative of a variant) and
+/// every struct inside one is registered with `EVENTCORE_EVENT(Type, fields...)`; enums with
+/// `BOOST_DESCRIBE_ENUM` (stored by name); other types through Boost.JSON's `tag_invoke`.
+///
+/// Decoding tolerates the usual changes to event types: a field added as `std::optional` reads
+/// as empty from older events, and a field since removed is ignored.
+///
+/// \code
+/// struct MoneyDeposited { std::int64_t amount; };
+/// EVENTCORE_EVENT(MoneyDeposited, amount)
+/// eventcore::JsonCodec<std::variant<MoneyDeposited, MoneyWithdrawn>> codec;
+/// auto encoded = codec.encode(MoneyDeposited{5}).value();  // {"MoneyDeposited", R"({"amount":5})"}
+/// \endcode
+template <class E>
+class JsonCodec {
+public:
+    [[nodiscard]] auto encode(const E& event) const -> Result<EncodedEvent> {
+        const std::string_view type = event_type_name_of(event);
+        Result<std::string> payload = [&] {
+            if constexpr (detail::is_variant<E>) {
+                return std::visit([](const auto& alternative) { return detail::json::encode_one(alternative); }, event);
+            } else {
+                return detail::json::encode_one(event);
+            }
+        }();
+        if (!payload) return fail(std::move(payload).error());
+        return EncodedEvent{type, std::move(*payload)};
+    }
+
+    [[nodiscard]] auto decode(std::string_view type, std::string_view payload) const -> Result<E> {
+        if constexpr (detail::is_variant<E>) {
+            return decode_alternative(type, payload, std::make_index_sequence<std::variant_size_v<E>>{});
+        } else {
+            if (type != event_type_name<E>()) return unknown(type);
+            return detail::json::decode_one<E>(type, payload);
+        }
+    }
+
+private:
+    template <std::size_t... I>
+    static auto decode_alternative(std::string_view type, std::string_view payload, std::index_sequence<I...>)
+        -> Result<E> {
+        Result<E> out = unknown(type);
+        (void)((type == event_type_names<E>[I]
+                    ? (out = detail::json::decode_one<std::variant_alternative_t<I, E>>(type, payload).map(
+                           [](auto&& alternative) { return E(std::in_place_index<I>, std::move(alternative)); }),
+                       true)
+                    : false) ||
+               ...);
+        return out;
+    }
+
+    static auto unknown(std::string_view type) -> tl::unexpected<Error> {
+        return fail(ErrorKind::deserialization, "unknown event type '{}' (this codec knows: {})", type,
+                    fmt::join(event_type_names<E>, ", "));
+    }
+};
+
+} // namespace eventcore

@@ -1,0 +1,99 @@
+#pragma once
+/// \file
+/// `eventcore::sqlite::Database`: the compiled, untyped core of `SqliteEventStore`. It stores
+/// event type names and payload bytes; the typed store encodes and decodes around it.
+/// `<sqlite3.h>` stays inside the library.
+
+#include <eventcore/codec.hpp>
+#include <eventcore/detail/function_ref.hpp>
+#include <eventcore/event_store.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventcore::sqlite {
+
+/// SQLite's `synchronous` setting, in WAL mode:
+/// - `full` (default): every commit is on disk before `append` returns; survives power loss;
+/// - `normal`: survives a crash of the process, but a power loss or OS crash may take back the
+///   last commits (never tearing one); several times faster on slow disks;
+/// - `off`: no syncs at all; for throwaway data;
+/// - `extra`: as `full`, and also syncs the directory after the log file changes.
+enum class Synchronous : unsigned char { off, normal, full, extra };
+
+/// How to open a database.
+struct Options {
+    Synchronous synchronous = Synchronous::full;
+    /// How long to wait for another connection or process that holds the write lock.
+    std::chrono::milliseconds busy_timeout{5000};
+    /// Connections kept for concurrent use by threads (at least 1; an in-memory database uses 1).
+    std::size_t max_connections = 4;
+    /// Open without write access: no schema changes, appends fail.
+    bool read_only = false;
+};
+
+/// A stored event as the core hands it out: views valid only during the visit.
+struct StoredEvent {
+    std::string_view stream;
+    StreamVersion version;
+    GlobalPosition position;
+    std::string_view type;
+    std::string_view payload;
+    EventMetadata metadata; // `custom` decoded; `command` copied
+};
+
+/// One encoded event to append; refers to the caller's request.
+struct EncodedWrite {
+    const StreamId* stream;
+    EncodedEvent event;
+    const EventMetadata* metadata;
+};
+
+/// Receives stored events; an error stops the read and is returned by it.
+using StoredEventVisitor = detail::FunctionRef<Result<void>(const StoredEvent&)>;
+
+/// The schema version this build writes and reads.
+inline constexpr int schema_version = 1;
+
+/// An open SQLite event database: a pool of connections to one file, shared by threads (and,
+/// through the file, by processes). See `SqliteEventStore` for the typed interface.
+class Database {
+public:
+    /// Opens (creating if needed) the database at `path`, or an in-memory database for
+    /// `":memory:"`, and brings its schema up to date. Fails, changing nothing, for a file that is
+    /// not an SQLite database, a read-only file opened for writing, or a schema newer than this
+    /// build's.
+    [[nodiscard]] static auto open(std::string path, Options options = {}) -> Result<std::shared_ptr<Database>>;
+
+    Database(const Database&) = delete;
+    auto operator=(const Database&) -> Database& = delete;
+    ~Database();
+
+    [[nodiscard]] auto path() const noexcept -> const std::string&;
+    [[nodiscard]] auto options() const noexcept -> const Options&;
+
+    /// The schema version found in the file (after migrations, `schema_version`).
+    [[nodiscard]] auto stored_schema_version() const -> Result<int>;
+
+    auto read_streams(std::span<const StreamId> ids, StoredEventVisitor visit) -> Result<std::vector<StreamVersion>>;
+    auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion>;
+    auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage>;
+    auto append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+                std::optional<Uuid> command_id) -> Result<CommitReceipt>;
+    auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
+    auto head() -> Result<GlobalPosition>;
+
+    struct Impl;
+
+private:
+    explicit Database(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace eventcore::sqlite
