@@ -2,6 +2,7 @@
 // A small bank for the tests: accounts are streams; money moves between them atomically.
 
 #include <eventcore/eventcore.hpp>
+#include <eventcore/json_codec.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -33,6 +34,11 @@ struct LimitSet {
     std::int64_t max_transfer;
     friend auto operator==(const LimitSet&, const LimitSet&) -> bool = default;
 };
+
+EVENTCORE_EVENT(AccountOpened, initial_balance)
+EVENTCORE_EVENT(MoneyDeposited, amount)
+EVENTCORE_EVENT(MoneyWithdrawn, amount)
+EVENTCORE_EVENT(LimitSet, max_transfer)
 
 using BankEvent = std::variant<AccountOpened, MoneyDeposited, MoneyWithdrawn, LimitSet>;
 using Store = eventcore::InMemoryEventStore<BankEvent>;
@@ -138,7 +144,8 @@ struct LimitedTransfer {
 };
 
 /// The balance of `account`, folded from its events.
-inline auto balance(const Store& store, const StreamId& account) -> std::int64_t {
+template <eventcore::EventStore S>
+auto balance(const S& store, const StreamId& account) -> std::int64_t {
     std::int64_t total = 0;
     (void)store.read_stream(account, eventcore::StreamVersion{1},
                             [&](const RecordedEvent<BankEvent>& e) { total += balance_delta(e.payload); });

@@ -21,6 +21,7 @@
 #include <eventcore/event_type_name.hpp>
 #include <eventcore/stream_ops.hpp>
 
+#include <boost/describe/class.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -37,8 +38,8 @@
 
 namespace eventcore::testing {
 
-/// The events the contract writes. A store under test must hold `ContractEvent`
-/// (for a codec-based store: register these three types with its codec).
+/// The events the contract writes. A store under test must hold `ContractEvent`; the three
+/// types are described for the JSON codec.
 struct Opened {
     std::string owner;
     friend auto operator==(const Opened&, const Opened&) -> bool = default;
@@ -52,6 +53,11 @@ struct Closed {
     friend auto operator==(const Closed&, const Closed&) -> bool = default;
 };
 using ContractEvent = std::variant<Opened, Changed, Closed>;
+
+// Described for codecs that need it (the JSON codec: `EVENTCORE_EVENT` is this macro).
+BOOST_DESCRIBE_STRUCT(Opened, (), (owner))
+BOOST_DESCRIBE_STRUCT(Changed, (), (amount))
+BOOST_DESCRIBE_STRUCT(Closed, (), (reason))
 
 /// How the contract gets at the store under test.
 template <class S>

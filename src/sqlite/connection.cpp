@@ -1,0 +1,152 @@
+#include "connection.hpp"
+
+#include <fmt/format.h>
+
+namespace eventcore::sqlite::detail {
+
+namespace {
+
+constexpr std::string_view event_columns =
+    "stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, causation_id, "
+    "command, custom, commit_last";
+
+auto sql_text(Sql sql) -> std::string {
+    switch (sql) {
+    case Sql::begin_deferred: return "BEGIN";
+    case Sql::begin_immediate: return "BEGIN IMMEDIATE";
+    case Sql::commit: return "COMMIT";
+    case Sql::rollback: return "ROLLBACK";
+    case Sql::read_streams:
+        return fmt::format("SELECT {} FROM events WHERE stream_id IN (SELECT value FROM json_each(?1)) "
+                           "ORDER BY position",
+                           event_columns);
+    case Sql::read_one_stream:
+        return fmt::format("SELECT {} FROM events WHERE stream_id = ?1 ORDER BY version", event_columns);
+    case Sql::read_stream_from:
+        return fmt::format("SELECT {} FROM events WHERE stream_id = ?1 AND version >= ?2 ORDER BY version",
+                           event_columns);
+    case Sql::stream_version: return "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1";
+    case Sql::read_all:
+        // The filters are pushed down so that a selective query scans, but does not decode or
+        // deliver, what it skips. `substr` and `length` count characters in TEXT, consistently.
+        return fmt::format("SELECT {} FROM events WHERE position > ?1 "
+                           "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) "
+                           "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) "
+                           "ORDER BY position",
+                           event_columns);
+    case Sql::head: return "SELECT coalesce(max(position), 0) FROM events";
+    case Sql::find_command:
+        return "SELECT first_position, event_count, committed_at FROM commands WHERE command_id = ?1";
+    case Sql::command_events:
+        return "SELECT stream_id, version, position, event_id FROM events WHERE position >= ?1 AND position < ?2 "
+               "ORDER BY position";
+    case Sql::command_streams:
+        return "SELECT stream_id, version FROM command_streams WHERE command_id = ?1 ORDER BY ordinal";
+    case Sql::insert_event:
+        return fmt::format("INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           event_columns);
+    case Sql::insert_command:
+        return "INSERT INTO commands (command_id, first_position, event_count, committed_at) VALUES (?1, ?2, ?3, ?4)";
+    case Sql::insert_command_stream:
+        return "INSERT INTO command_streams (command_id, ordinal, stream_id, version) VALUES (?1, ?2, ?3, ?4)";
+    case Sql::count: break;
+    }
+    return {};
+}
+
+auto code_name(int code) -> std::string {
+    switch (code & 0xFF) {
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    case SQLITE_PERM: return "SQLITE_PERM";
+    default: return fmt::format("SQLITE_{}", code);
+    }
+}
+
+} // namespace
+
+auto error_from(sqlite3* db, int code, std::string_view doing) -> Error {
+    ErrorKind kind = ErrorKind::storage;
+    switch (code & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: kind = ErrorKind::transient; break;
+    case SQLITE_CANTOPEN: kind = ErrorKind::store_unavailable; break;
+    default: break;
+    }
+    // sqlite3_errmsg describes the connection's last error, which may be more specific
+    // ("no such table: x") than the generic text of the code.
+    const char* detail = db != nullptr && sqlite3_errcode(db) == code ? sqlite3_errmsg(db) : sqlite3_errstr(code);
+    return Error(kind, fmt::format("{}: {} ({})", doing, detail, code_name(code))).with_code(code_name(code));
+}
+
+Connection::~Connection() {
+    for (auto* stmt : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+}
+
+auto Connection::open(const std::string& path, int flags) -> Result<std::unique_ptr<Connection>> {
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
+    if (rc != SQLITE_OK) {
+        auto error = error_from(db, rc, fmt::format("opening SQLite database '{}'", path));
+        sqlite3_close_v2(db);
+        return fail(std::move(error));
+    }
+    return std::unique_ptr<Connection>(new Connection(db));
+}
+
+auto Connection::exec(const char* sql, std::string_view doing) -> Result<void> {
+    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return fail(error(rc, doing));
+    return {};
+}
+
+auto Connection::use(Sql sql) -> Result<Statement> {
+    auto& stmt = statements_[static_cast<std::size_t>(sql)];
+    if (stmt == nullptr) {
+        const auto text = sql_text(sql);
+        const int rc = sqlite3_prepare_v3(db_, text.c_str(), static_cast<int>(text.size()) + 1,
+                                          SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        if (rc != SQLITE_OK) {
+            stmt = nullptr;
+            return fail(error(rc, "preparing a statement"));
+        }
+    }
+    return Statement(stmt);
+}
+
+auto Transaction::begin(Connection& c, Mode mode) -> Result<Transaction> {
+    auto stmt = c.use(mode == Mode::immediate ? Sql::begin_immediate : Sql::begin_deferred);
+    if (!stmt) return fail(std::move(stmt).error());
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) {
+        return fail(c.error(rc, mode == Mode::immediate ? "starting a write transaction" : "starting a read transaction"));
+    }
+    return Transaction(c);
+}
+
+Transaction::~Transaction() {
+    if (connection_ == nullptr) return;
+    // Best effort: if the connection is already outside a transaction (SQLite rolled back on
+    // its own after an I/O error), ROLLBACK fails harmlessly.
+    if (sqlite3_get_autocommit(connection_->handle()) == 0) {
+        if (auto stmt = connection_->use(Sql::rollback)) (void)stmt->step();
+    }
+}
+
+auto Transaction::commit() -> Result<void> {
+    auto stmt = connection_->use(Sql::commit);
+    if (!stmt) return fail(std::move(stmt).error());
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) return fail(connection_->error(rc, "committing"));
+    connection_ = nullptr;
+    return {};
+}
+
+} // namespace eventcore::sqlite::detail

@@ -1,0 +1,657 @@
+#include <eventcore/sqlite/database.hpp>
+
+#include "connection.hpp"
+#include "custom_metadata.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ranges>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace eventcore::sqlite {
+
+using detail::Connection;
+using detail::Sql;
+using detail::Statement;
+using detail::Transaction;
+
+namespace {
+
+constexpr std::string_view memory_path = ":memory:";
+
+/// Each migration brings the schema from version (index) to version (index + 1).
+constexpr const char* migrations[] = {
+    // 1: events, idempotent commands.
+    R"sql(
+CREATE TABLE eventcore_schema (
+    version    INTEGER PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+    position       INTEGER PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    event_type     TEXT    NOT NULL,
+    payload        BLOB    NOT NULL,
+    event_id       BLOB    NOT NULL,
+    recorded_at    INTEGER NOT NULL,
+    correlation_id BLOB    NOT NULL,
+    causation_id   BLOB    NOT NULL,
+    command        TEXT    NOT NULL,
+    custom         TEXT,
+    commit_last    INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX events_by_stream ON events (stream_id, version);
+CREATE TABLE commands (
+    command_id     BLOB    PRIMARY KEY,
+    first_position INTEGER NOT NULL,
+    event_count    INTEGER NOT NULL,
+    committed_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE command_streams (
+    command_id BLOB    NOT NULL,
+    ordinal    INTEGER NOT NULL,
+    stream_id  TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (command_id, ordinal)
+) WITHOUT ROWID;
+)sql",
+};
+static_assert(std::size(migrations) == schema_version);
+
+auto micros(Timestamp t) -> std::int64_t { return t.time_since_epoch().count(); }
+auto timestamp(std::int64_t us) -> Timestamp { return Timestamp{std::chrono::microseconds{us}}; }
+
+/// A JSON array of strings, for `json_each`. Stream ids and type names hold no control
+/// characters (stream ids are validated; type names are C++ identifiers or chosen literals),
+/// but escape them anyway so nothing can break out of a string.
+auto json_string_array(auto&& strings) -> std::string {
+    std::string out = "[";
+    for (std::string_view s : strings) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        for (const char c : s) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (static_cast<unsigned char>(c) < 0x20) {
+                out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+            } else {
+                out += c;
+            }
+        }
+        out += '"';
+    }
+    out += ']';
+    return out;
+}
+
+auto synchronous_pragma(Synchronous s) -> const char* {
+    switch (s) {
+    case Synchronous::off: return "PRAGMA synchronous = OFF";
+    case Synchronous::normal: return "PRAGMA synchronous = NORMAL";
+    case Synchronous::full: return "PRAGMA synchronous = FULL";
+    case Synchronous::extra: return "PRAGMA synchronous = EXTRA";
+    }
+    return "PRAGMA synchronous = FULL";
+}
+
+/// Reads one `events` row into `out`, reusing its buffers.
+auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
+    out.stream = row.text(0);
+    out.version = StreamVersion{row.uint64(1)};
+    out.position = GlobalPosition{row.uint64(2)};
+    out.type = row.text(3);
+    out.payload = row.blob(4);
+    out.metadata.event_id = row.uuid(5);
+    out.metadata.recorded_at = timestamp(row.int64(6));
+    out.metadata.correlation_id = row.uuid(7);
+    out.metadata.causation_id = row.uuid(8);
+    out.metadata.command.assign(row.text(9));
+    out.metadata.custom.clear();
+    if (row.blob(5).size() != 16 || row.blob(7).size() != 16 || row.blob(8).size() != 16) {
+        return fail(Error(ErrorKind::deserialization,
+                          fmt::format("stream '{}' version {}: stored metadata holds an id that is not a 16-byte UUID",
+                                      out.stream, out.version))
+                        .at(StreamId::parse(out.stream).value_or(StreamId{}), out.version));
+    }
+    if (!row.is_null(10)) {
+        if (auto custom = detail::decode_custom(row.text(10), out.metadata.custom); !custom) {
+            return fail(Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", out.stream,
+                                                                      out.version, custom.error().message()))
+                            .at(StreamId::parse(out.stream).value_or(StreamId{}), out.version));
+        }
+    }
+    return {};
+}
+
+/// A stream id read back from the file: valid unless the file was damaged.
+auto stored_stream_id(std::string_view text) -> Result<StreamId> {
+    auto id = StreamId::parse(text);
+    if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
+    return id;
+}
+
+auto step_error(Connection& c, int rc, std::string_view doing) -> tl::unexpected<Error> {
+    return fail(c.error(rc, doing));
+}
+
+} // namespace
+
+struct Database::Impl {
+    std::string path;
+    Options options;
+    int flags = 0;
+    std::size_t capacity = 1;
+
+    std::mutex mutex;
+    std::condition_variable available;
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::size_t open_connections = 0;
+
+    /// A connection on loan from the pool; goes back when the lease ends.
+    class Lease {
+    public:
+        Lease(Impl& impl, std::unique_ptr<Connection> c) : impl_(&impl), connection_(std::move(c)) {}
+        Lease(Lease&& other) noexcept
+            : impl_(std::exchange(other.impl_, nullptr)), connection_(std::move(other.connection_)) {}
+        Lease(const Lease&) = delete;
+        auto operator=(const Lease&) -> Lease& = delete;
+        auto operator=(Lease&&) -> Lease& = delete;
+        ~Lease() {
+            if (impl_ != nullptr) impl_->give_back(std::move(connection_));
+        }
+        auto operator*() const -> Connection& { return *connection_; }
+        auto operator->() const -> Connection* { return connection_.get(); }
+
+    private:
+        Impl* impl_;
+        std::unique_ptr<Connection> connection_;
+    };
+
+    auto connect() const -> Result<std::unique_ptr<Connection>> {
+        auto c = Connection::open(path, flags);
+        if (!c) return c;
+        sqlite3_busy_timeout((*c)->handle(), static_cast<int>(options.busy_timeout.count()));
+        if (auto r = (*c)->exec(synchronous_pragma(options.synchronous), "setting synchronous"); !r)
+            return fail(std::move(r).error());
+        return c;
+    }
+
+    /// A thread waiting for a connection; served first come, first served, so that a busy
+    /// thread cannot keep the only connection of an in-memory database to itself.
+    struct Waiter {
+        std::unique_ptr<Connection> handed;
+    };
+    std::deque<Waiter*> waiters;
+
+    auto acquire() -> Result<Lease> {
+        std::unique_lock lock(mutex);
+        if (!idle.empty() && waiters.empty()) {
+            auto c = std::move(idle.back());
+            idle.pop_back();
+            return Lease(*this, std::move(c));
+        }
+        if (open_connections < capacity) {
+            ++open_connections;
+            lock.unlock();
+            auto c = connect();
+            if (!c) {
+                std::lock_guard relock(mutex);
+                --open_connections;
+                return fail(std::move(c).error());
+            }
+            return Lease(*this, std::move(*c));
+        }
+        Waiter me;
+        waiters.push_back(&me);
+        available.wait(lock, [&] { return me.handed != nullptr; });
+        return Lease(*this, std::move(me.handed));
+    }
+
+    void give_back(std::unique_ptr<Connection> c) {
+        std::lock_guard lock(mutex);
+        if (waiters.empty()) {
+            idle.push_back(std::move(c));
+            return;
+        }
+        waiters.front()->handed = std::move(c);
+        waiters.pop_front();
+        available.notify_all();
+    }
+};
+
+namespace {
+
+/// Runs a one-off query whose answer is one integer.
+auto query_int(Connection& c, const char* sql, std::string_view doing) -> Result<std::int64_t> {
+    sqlite3_stmt* raw = nullptr;
+    if (const int rc = sqlite3_prepare_v2(c.handle(), sql, -1, &raw, nullptr); rc != SQLITE_OK)
+        return fail(c.error(rc, doing));
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+    const int rc = sqlite3_step(raw);
+    if (rc != SQLITE_ROW) return fail(c.error(rc, doing));
+    return sqlite3_column_int64(raw, 0);
+}
+
+auto stored_version(Connection& c) -> Result<int> {
+    auto has_table = query_int(c,
+                               "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
+                               "name = 'eventcore_schema')",
+                               "reading the database header");
+    if (!has_table) return fail(std::move(has_table).error());
+    if (*has_table == 0) return 0;
+    auto version = query_int(c, "SELECT coalesce(max(version), 0) FROM eventcore_schema", "reading the schema version");
+    if (!version) return fail(std::move(version).error());
+    return static_cast<int>(*version);
+}
+
+auto newer_schema(const std::string& path, int found) -> Error {
+    return Error(ErrorKind::storage,
+                 fmt::format("database '{}' has eventcore schema version {}, newer than this build supports ({}); "
+                             "use a newer eventcore",
+                             path, found, schema_version))
+        .with_code("EVENTCORE_SCHEMA_TOO_NEW");
+}
+
+auto migrate(Connection& c, const std::string& path) -> Result<void> {
+    auto tx = Transaction::begin(c, Transaction::Mode::immediate);
+    if (!tx) return fail(std::move(tx).error());
+    auto found = stored_version(c); // again, under the write lock: another process may have migrated
+    if (!found) return fail(std::move(found).error());
+    if (*found > schema_version) return fail(newer_schema(path, *found));
+    for (int v = *found; v < schema_version; ++v) {
+        if (auto r = c.exec(migrations[v], fmt::format("migrating the schema to version {}", v + 1)); !r) return r;
+        const auto record = fmt::format("INSERT INTO eventcore_schema (version, applied_at) VALUES ({}, {})", v + 1,
+                                        micros(now()));
+        if (auto r = c.exec(record.c_str(), "recording the schema version"); !r) return r;
+    }
+    return tx->commit();
+}
+
+} // namespace
+
+auto Database::open(std::string path, Options options) -> Result<std::shared_ptr<Database>> {
+    if (path.empty()) return fail(ErrorKind::validation, "SQLite database path is empty (use \":memory:\" for memory)");
+    if (options.max_connections < 1)
+        return fail(ErrorKind::validation, "sqlite::Options::max_connections must be at least 1");
+    if (options.busy_timeout.count() < 0)
+        return fail(ErrorKind::validation, "sqlite::Options::busy_timeout must not be negative");
+
+    auto impl = std::make_unique<Impl>();
+    impl->path = std::move(path);
+    impl->options = options;
+    const bool in_memory = impl->path == memory_path;
+    // Each connection to ":memory:" would be its own database: keep one.
+    impl->capacity = in_memory ? 1 : options.max_connections;
+    impl->flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+
+    // SQLite only finds out that a file is not a database when it first reads it.
+    const auto explained = [&](Error e) {
+        if (e.code() != "SQLITE_NOTADB") return e;
+        return Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", impl->path)).with_code(e.code());
+    };
+    auto first = impl->connect();
+    if (!first) return fail(explained(std::move(first).error()));
+    Connection& c = **first;
+
+    // Look before writing anything: a file that is not a database, or is read-only, or comes
+    // from a newer eventcore, is refused untouched.
+    if (!options.read_only && sqlite3_db_readonly(c.handle(), "main") == 1)
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("database '{}' is read-only; open it with read_only = true to read it",
+                                      impl->path))
+                        .with_code("SQLITE_READONLY"));
+    auto found = stored_version(c);
+    if (!found) return fail(explained(std::move(found).error()));
+    if (*found > schema_version) return fail(newer_schema(impl->path, *found));
+    if (options.read_only) {
+        if (*found < schema_version)
+            return fail(Error(ErrorKind::storage,
+                              fmt::format("database '{}' has eventcore schema version {}, older than this build's "
+                                          "({}); open it once for writing to migrate it",
+                                          impl->path, *found, schema_version))
+                            .with_code("EVENTCORE_SCHEMA_TOO_OLD"));
+    } else {
+        if (!in_memory) {
+            if (auto r = c.exec("PRAGMA journal_mode = WAL", "switching to WAL mode"); !r)
+                return fail(std::move(r).error());
+        }
+        if (*found < schema_version) {
+            if (auto r = migrate(c, impl->path); !r) return fail(std::move(r).error());
+        }
+    }
+    impl->open_connections = 1;
+    impl->idle.push_back(std::move(*first));
+    return std::shared_ptr<Database>(new Database(std::move(impl)));
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::~Database() = default;
+
+auto Database::path() const noexcept -> const std::string& { return impl_->path; }
+auto Database::options() const noexcept -> const Options& { return impl_->options; }
+
+auto Database::stored_schema_version() const -> Result<int> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return stored_version(**c);
+}
+
+auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
+    -> Result<std::vector<StreamVersion>> {
+    std::vector<StreamVersion> versions(ids.size());
+    if (ids.empty()) return versions;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+
+    // One statement reads every stream: SQLite runs it in one read transaction, a snapshot.
+    const bool single = ids.size() == 1;
+    auto stmt = (*c)->use(single ? Sql::read_one_stream : Sql::read_streams);
+    if (!stmt) return fail(std::move(stmt).error());
+    std::string id_list;
+    if (single) {
+        stmt->bind(1, ids[0].view());
+    } else {
+        id_list = json_string_array(ids | std::views::transform(&StreamId::view));
+        stmt->bind(1, std::string_view(id_list));
+    }
+
+    std::unordered_map<std::string_view, std::vector<std::size_t>> index;
+    if (!single) {
+        for (std::size_t i = 0; i < ids.size(); ++i) index[ids[i].view()].push_back(i);
+    }
+    StoredEvent event;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
+        if (single) {
+            versions[0] = event.version;
+        } else {
+            for (const std::size_t i : index[event.stream]) versions[i] = event.version;
+        }
+        if (auto r = visit(event); !r) return fail(std::move(r).error());
+    }
+    if (rc != SQLITE_DONE) return step_error(**c, rc, "reading streams");
+    return versions;
+}
+
+auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+
+    StreamVersion version;
+    {
+        auto stmt = (*c)->use(Sql::stream_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, id.view());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
+        version = StreamVersion{stmt->uint64(0)};
+    }
+    if (from <= version) {
+        auto stmt = (*c)->use(Sql::read_stream_from);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, id.view());
+        stmt->bind(2, from.value());
+        StoredEvent event;
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) {
+            if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
+            if (event.version > version) break; // appended after the version was read: not in this snapshot
+            if (auto r = visit(event); !r) return fail(std::move(r).error());
+        }
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream");
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return version;
+}
+
+auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+
+    LogPage page{.count = 0, .last = query.after, .head = {}};
+    {
+        auto stmt = (*c)->use(Sql::head);
+        if (!stmt) return fail(std::move(stmt).error());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
+        page.head = GlobalPosition{stmt->uint64(0)};
+    }
+    if (query.limit == 0 || query.after >= page.head) {
+        page.last = std::max(query.after, query.limit == 0 ? query.after : page.head);
+        if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+        return page;
+    }
+
+    auto stmt = (*c)->use(Sql::read_all);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, query.after.value());
+    stmt->bind(2, std::string_view(query.stream_prefix));
+    std::string types;
+    if (query.event_types.empty()) {
+        stmt->bind_null(3);
+    } else {
+        types = json_string_array(query.event_types);
+        stmt->bind(3, std::string_view(types));
+    }
+
+    StoredEvent event;
+    GlobalPosition commit_last{};
+    page.last = page.head;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        const GlobalPosition position{stmt->uint64(2)};
+        // Stop only between commits, so a page never splits one.
+        if (page.count >= query.limit && position > commit_last) {
+            page.last = GlobalPosition{position.value() - 1};
+            break;
+        }
+        if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
+        commit_last = GlobalPosition{stmt->uint64(11)};
+        if (auto r = visit(event); !r) return fail(std::move(r).error());
+        ++page.count;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading the log");
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return page;
+}
+
+namespace {
+
+auto load_receipt(Connection& c, const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+    CommitReceipt receipt;
+    receipt.command_id = command_id;
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+    {
+        auto stmt = c.use(Sql::find_command);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, command_id);
+        const int rc = stmt->step();
+        if (rc == SQLITE_DONE) return std::optional<CommitReceipt>{};
+        if (rc != SQLITE_ROW) return step_error(c, rc, "looking up a command id");
+        first = stmt->uint64(0);
+        count = stmt->uint64(1);
+        receipt.committed_at = timestamp(stmt->int64(2));
+    }
+    {
+        auto stmt = c.use(Sql::command_events);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, first);
+        stmt->bind(2, first + count);
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) {
+            auto stream = stored_stream_id(stmt->text(0));
+            if (!stream) return fail(std::move(stream).error());
+            receipt.events.push_back(
+                {std::move(*stream), StreamVersion{stmt->uint64(1)}, GlobalPosition{stmt->uint64(2)}, stmt->uuid(3)});
+        }
+        if (rc != SQLITE_DONE) return step_error(c, rc, "reading a command's events");
+    }
+    {
+        auto stmt = c.use(Sql::command_streams);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, command_id);
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) {
+            auto stream = stored_stream_id(stmt->text(0));
+            if (!stream) return fail(std::move(stream).error());
+            receipt.streams.push_back({std::move(*stream), StreamVersion{stmt->uint64(1)}});
+        }
+        if (rc != SQLITE_DONE) return step_error(c, rc, "reading a command's streams");
+    }
+    return std::optional<CommitReceipt>{std::move(receipt)};
+}
+
+} // namespace
+
+auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+                      std::optional<Uuid> command_id) -> Result<CommitReceipt> {
+    // Each event's expectation, found before taking the write lock.
+    std::vector<std::size_t> owner(events.size());
+    for (std::size_t e = 0; e < events.size(); ++e) {
+        std::size_t i = e > 0 && expectations[owner[e - 1]].stream == *events[e].stream ? owner[e - 1] : 0;
+        while (i < expectations.size() && expectations[i].stream != *events[e].stream) ++i;
+        if (i == expectations.size())
+            return fail(ErrorKind::validation, "commit writes to stream '{}' without an expectation for it",
+                        *events[e].stream);
+        owner[e] = i;
+    }
+    std::vector<std::string> custom(events.size());
+    for (std::size_t e = 0; e < events.size(); ++e) custom[e] = detail::encode_custom(events[e].metadata->custom);
+
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
+    if (!tx) return fail(std::move(tx).error());
+
+    if (command_id) {
+        auto found = load_receipt(**c, *command_id);
+        if (!found) return fail(std::move(found).error());
+        if (*found) {
+            (*found)->duplicate = true;
+            return std::move(**found);
+        }
+    }
+
+    std::vector<StreamVersion> versions(expectations.size());
+    std::vector<VersionConflict> conflicts;
+    {
+        auto stmt = (*c)->use(Sql::stream_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        for (std::size_t i = 0; i < expectations.size(); ++i) {
+            stmt->bind(1, expectations[i].stream.view());
+            const int rc = stmt->step();
+            if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
+            versions[i] = StreamVersion{stmt->uint64(0)};
+            stmt->reset();
+            if (!expectations[i].expected.matches(versions[i]))
+                conflicts.push_back({expectations[i].stream, expectations[i].expected, versions[i]});
+        }
+    }
+    if (!conflicts.empty()) return fail(Error::conflict(std::move(conflicts)));
+
+    CommitReceipt receipt;
+    receipt.command_id = command_id;
+    receipt.committed_at = now();
+    receipt.events.reserve(events.size());
+    GlobalPosition head;
+    {
+        auto stmt = (*c)->use(Sql::head);
+        if (!stmt) return fail(std::move(stmt).error());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
+        head = GlobalPosition{stmt->uint64(0)};
+    }
+    const GlobalPosition first = head.next();
+    const GlobalPosition last{head.value() + events.size()};
+    {
+        auto stmt = (*c)->use(Sql::insert_event);
+        if (!stmt) return fail(std::move(stmt).error());
+        for (std::size_t e = 0; e < events.size(); ++e) {
+            const EncodedWrite& w = events[e];
+            const EventMetadata& m = *w.metadata;
+            versions[owner[e]] = versions[owner[e]].next();
+            head = head.next();
+            stmt->bind(1, w.stream->view()); // in the order of `event_columns`
+            stmt->bind(2, versions[owner[e]].value());
+            stmt->bind(3, head.value());
+            stmt->bind(4, w.event.type);
+            stmt->bind_blob(5, w.event.payload);
+            stmt->bind(6, m.event_id);
+            stmt->bind(7, micros(receipt.committed_at));
+            stmt->bind(8, m.correlation_id);
+            stmt->bind(9, m.causation_id);
+            stmt->bind(10, std::string_view(m.command));
+            if (custom[e].empty()) {
+                stmt->bind_null(11);
+            } else {
+                stmt->bind(11, std::string_view(custom[e]));
+            }
+            stmt->bind(12, last.value());
+            const int rc = stmt->step();
+            if (rc != SQLITE_DONE) return step_error(**c, rc, fmt::format("appending to stream '{}'", *w.stream));
+            stmt->reset();
+            receipt.events.push_back({*w.stream, versions[owner[e]], head, m.event_id});
+        }
+    }
+    receipt.streams.reserve(expectations.size());
+    for (std::size_t i = 0; i < expectations.size(); ++i) receipt.streams.push_back({expectations[i].stream, versions[i]});
+
+    if (command_id) {
+        auto stmt = (*c)->use(Sql::insert_command);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, *command_id);
+        stmt->bind(2, first.value());
+        stmt->bind(3, std::uint64_t{events.size()});
+        stmt->bind(4, micros(receipt.committed_at));
+        if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "recording the command id");
+        auto streams = (*c)->use(Sql::insert_command_stream);
+        if (!streams) return fail(std::move(streams).error());
+        for (std::size_t i = 0; i < receipt.streams.size(); ++i) {
+            streams->bind(1, *command_id);
+            streams->bind(2, std::uint64_t{i});
+            streams->bind(3, receipt.streams[i].stream.view());
+            streams->bind(4, receipt.streams[i].version.value());
+            if (const int rc = streams->step(); rc != SQLITE_DONE)
+                return step_error(**c, rc, "recording the command's streams");
+            streams->reset();
+        }
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return receipt;
+}
+
+auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    auto found = load_receipt(**c, command_id);
+    if (!found) return found;
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return found;
+}
+
+auto Database::head() -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(Sql::head);
+    if (!stmt) return fail(std::move(stmt).error());
+    const int rc = stmt->step();
+    if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
+    return GlobalPosition{stmt->uint64(0)};
+}
+
+} // namespace eventcore::sqlite
