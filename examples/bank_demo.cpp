@@ -1,10 +1,14 @@
-// The flagship: many threads move money between a few accounts at once. Every transfer is one
-// atomic commit to two streams; conflicting transfers are retried on fresh state; at the end
-// no money has appeared or vanished, and the log is whole.
+// The flagship: many threads move money between accounts at once, on a durable SQLite file.
+// Every transfer is one atomic commit to two streams; conflicting transfers are retried on
+// fresh state; at the end no money has appeared or vanished and the log is whole. Running it
+// again continues from what the file holds. Then it measures commands that read and write
+// 1, 5, 10 and 50 streams.
 //
-//   bank_demo [--accounts N] [--threads N] [--transfers N] [--seed N]
+//   bank_demo [PATH] [--memory] [--accounts N] [--threads N] [--transfers N] [--seed N]
+//             [--latency-samples N]
 
 #include <eventcore/eventcore.hpp>
+#include <eventcore/sqlite_event_store.hpp>
 
 #include <fmt/format.h>
 
@@ -14,11 +18,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -40,7 +45,15 @@ struct MoneyWithdrawn {
 struct MoneyDeposited {
     std::int64_t amount;
 };
-using BankEvent = std::variant<AccountOpened, MoneyWithdrawn, MoneyDeposited>;
+/// Written by the stream-count measurement, to streams of their own.
+struct Touched {
+    std::uint32_t round;
+};
+EVENTCORE_EVENT(AccountOpened, initial_balance)
+EVENTCORE_EVENT(MoneyWithdrawn, amount)
+EVENTCORE_EVENT(MoneyDeposited, amount)
+EVENTCORE_EVENT(Touched, round)
+using BankEvent = std::variant<AccountOpened, MoneyWithdrawn, MoneyDeposited, Touched>;
 
 auto delta(const BankEvent& e) -> std::int64_t {
     return std::visit(
@@ -49,6 +62,7 @@ auto delta(const BankEvent& e) -> std::int64_t {
             if constexpr (std::is_same_v<T, AccountOpened>) return x.initial_balance;
             if constexpr (std::is_same_v<T, MoneyDeposited>) return x.amount;
             if constexpr (std::is_same_v<T, MoneyWithdrawn>) return -x.amount;
+            return 0;
         },
         e);
 }
@@ -56,6 +70,10 @@ auto delta(const BankEvent& e) -> std::int64_t {
 struct Account {
     bool open = false;
     std::int64_t balance = 0;
+    void apply(const BankEvent& e) {
+        open = open || std::holds_alternative<AccountOpened>(e);
+        balance += delta(e);
+    }
 };
 
 struct OpenAccount {
@@ -67,12 +85,9 @@ struct OpenAccount {
     static constexpr std::string_view name = "OpenAccount";
     static constexpr auto streams = eventcore::streams(&OpenAccount::account);
 
-    void apply(State& s, const RecordedEvent<Event>& e) const {
-        s.open = true;
-        s.balance += delta(e.payload);
-    }
+    void apply(State& s, const RecordedEvent<Event>& e) const { s.apply(e.payload); }
     void handle(const State& s, Context<OpenAccount>& ctx) const {
-        ctx.require(!s.open, "account {} is already open", account);
+        if (s.open) return; // already there from an earlier run: nothing to do
         ctx.write<&OpenAccount::account>(AccountOpened{initial_balance});
     }
 };
@@ -91,9 +106,7 @@ struct TransferMoney {
     static constexpr auto streams = eventcore::streams(&TransferMoney::from_account, &TransferMoney::to_account);
 
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        Account& a = e.stream == from_account ? s.from : s.to;
-        a.open = true;
-        a.balance += delta(e.payload);
+        (e.stream == from_account ? s.from : s.to).apply(e.payload);
     }
     void handle(const State& s, Context<TransferMoney>& ctx) const {
         ctx.require(s.from.open && s.to.open, "both accounts must be open");
@@ -103,87 +116,114 @@ struct TransferMoney {
     }
 };
 
+/// Reads a set of streams (one declared, the rest discovered at once by `resolve`) and writes one
+/// event to each: the shape of the chapter's stream-count table.
+struct TouchStreams {
+    StreamId first;
+    std::vector<std::string> others;
+    std::uint32_t round;
+
+    using Event = BankEvent;
+    using State = std::uint64_t;
+    static constexpr std::string_view name = "TouchStreams";
+    static constexpr auto streams = eventcore::streams(&TouchStreams::first);
+
+    void apply(State& events, const RecordedEvent<Event>&) const { ++events; }
+    void resolve(const State&, eventcore::StreamResolver& resolver) const { resolver.add_streams(others); }
+    void handle(const State&, Context<TouchStreams>& ctx) const {
+        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
+    }
+};
+
 /// Counts what the executor reports, from every thread.
 struct Tally : eventcore::ExecutorObserver {
     std::atomic<long> attempts{0};
     std::atomic<long> conflicts{0};
-    std::atomic<long> retries{0};
-    std::atomic<long> commits{0};
     void on_attempt(const eventcore::AttemptInfo&) override { ++attempts; }
     void on_conflict(const eventcore::ConflictInfo&) override { ++conflicts; }
-    void on_retry(const eventcore::RetryInfo&) override { ++retries; }
-    void on_commit(const eventcore::CommitInfo&) override { ++commits; }
 };
 
 struct Settings {
+    std::string path = "eventcore-demo.db";
+    bool memory = false;
     int accounts = 6;
     int threads = 4;
-    int transfers = 2000; // per thread
+    int transfers = 500; // per thread
+    int latency_samples = 200;
     unsigned seed = 42;
 };
 
 auto parse_settings(int argc, char** argv) -> std::optional<Settings> {
     Settings s;
+    const auto usage = [] {
+        fmt::print(stderr, "usage: bank_demo [PATH] [--memory] [--accounts N] [--threads N] [--transfers N] "
+                           "[--seed N] [--latency-samples N]\n");
+    };
     for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        int* target = flag == "--accounts"    ? &s.accounts
-                      : flag == "--threads"   ? &s.threads
-                      : flag == "--transfers" ? &s.transfers
-                                              : nullptr;
-        unsigned seed = 0;
-        const bool is_seed = flag == "--seed";
+        const std::string_view arg = argv[i];
+        if (arg == "--memory") {
+            s.memory = true;
+            continue;
+        }
+        if (!arg.starts_with("--")) {
+            s.path = arg;
+            continue;
+        }
+        int* target = arg == "--accounts"          ? &s.accounts
+                      : arg == "--threads"         ? &s.threads
+                      : arg == "--transfers"       ? &s.transfers
+                      : arg == "--latency-samples" ? &s.latency_samples
+                                                   : nullptr;
+        const bool is_seed = arg == "--seed";
         if ((target == nullptr && !is_seed) || i + 1 >= argc) {
-            fmt::print(stderr, "bank_demo: unknown or incomplete option '{}'\n"
-                               "usage: bank_demo [--accounts N] [--threads N] [--transfers N] [--seed N]\n",
-                       flag);
+            fmt::print(stderr, "bank_demo: unknown or incomplete option '{}'\n", arg);
+            usage();
             return std::nullopt;
         }
         const std::string_view value = argv[++i];
-        const auto* end = value.data() + value.size();
-        const auto parsed = is_seed ? std::from_chars(value.data(), end, seed) : std::from_chars(value.data(), end, *target);
-        if (parsed.ec != std::errc{} || parsed.ptr != end || (!is_seed && *target < 1) || (target == &s.accounts && *target < 2)) {
-            fmt::print(stderr, "bank_demo: {} needs a positive whole number{}, got '{}'\n", flag,
-                       target == &s.accounts ? " of at least 2" : "", value);
+        int number = 0;
+        const auto parsed = std::from_chars(value.data(), value.data() + value.size(), number);
+        const int minimum = target == &s.accounts ? 2 : is_seed || target == &s.latency_samples ? 0 : 1;
+        if (parsed.ec != std::errc{} || parsed.ptr != value.data() + value.size() || number < minimum) {
+            fmt::print(stderr, "bank_demo: {} needs a whole number of at least {}, got '{}'\n", arg, minimum, value);
             return std::nullopt;
         }
-        if (is_seed) s.seed = seed;
+        if (is_seed) {
+            s.seed = static_cast<unsigned>(number);
+        } else {
+            *target = number;
+        }
     }
     return s;
 }
 
-auto percentile(std::vector<double>& sorted, double p) -> double {
+auto percentile(const std::vector<double>& sorted, double p) -> double {
     if (sorted.empty()) return 0;
-    const auto index = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
-    return sorted[index];
+    return sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    const auto settings = parse_settings(argc, argv);
-    if (!settings) return 2;
+template <class Store>
+auto run(Store& store, const Settings& settings) -> int {
     constexpr std::int64_t initial_balance = 1000;
-
-    eventcore::InMemoryEventStore<BankEvent> store;
     auto tally = std::make_shared<Tally>();
     eventcore::CommandExecutor executor{
-        store, {.retry = eventcore::RetryPolicy{.max_attempts = 50,
-                                                .initial_delay = std::chrono::microseconds{20},
-                                                .max_delay = std::chrono::milliseconds{2}},
+        store, {.retry = eventcore::RetryPolicy{.max_attempts = 100,
+                                                .initial_delay = std::chrono::microseconds{50},
+                                                .max_delay = std::chrono::milliseconds{5}},
                 .observer = tally}};
 
     std::vector<StreamId> accounts;
-    for (int i = 0; i < settings->accounts; ++i) {
+    for (int i = 0; i < settings.accounts; ++i) {
         accounts.emplace_back(fmt::format("account-{}", i + 1));
         if (auto r = executor.execute(OpenAccount{accounts.back(), initial_balance}); !r) {
             fmt::print(stderr, "bank_demo: could not open {}: {}\n", accounts.back(), r.error());
             return 1;
         }
     }
+    const auto head_before = store.head().value();
 
-    fmt::print("eventcore bank demo: {} threads, {} transfers each, among {} accounts of {} (in-memory store)\n",
-               settings->threads, settings->transfers, settings->accounts, initial_balance);
-
+    fmt::print("{} threads x {} transfers among {} accounts\n", settings.threads, settings.transfers,
+               settings.accounts);
     std::atomic<long> committed{0};
     std::atomic<long> rejected{0};
     std::atomic<long> failed{0};
@@ -191,14 +231,13 @@ int main(int argc, char** argv) {
     std::vector<double> latencies_us;
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> workers;
-    for (int t = 0; t < settings->threads; ++t) {
+    for (int t = 0; t < settings.threads; ++t) {
         workers.emplace_back([&, t] {
-            std::mt19937 rng(settings->seed + static_cast<unsigned>(t));
+            std::mt19937 rng(settings.seed + static_cast<unsigned>(t));
             std::uniform_int_distribution<std::size_t> pick(0, accounts.size() - 1);
             std::uniform_int_distribution<std::int64_t> amount(1, 250);
             std::vector<double> mine;
-            mine.reserve(static_cast<std::size_t>(settings->transfers));
-            for (int i = 0; i < settings->transfers; ++i) {
+            for (int i = 0; i < settings.transfers; ++i) {
                 const std::size_t from = pick(rng);
                 const std::size_t to = (from + 1 + pick(rng) % (accounts.size() - 1)) % accounts.size();
                 const auto t0 = std::chrono::steady_clock::now();
@@ -226,34 +265,96 @@ int main(int argc, char** argv) {
     fmt::print("{:<34}{:>12}\n", "failed otherwise", failed.load());
     fmt::print("{:<34}{:>12}\n", "attempts", tally->attempts.load());
     fmt::print("{:<34}{:>12}\n", "version conflicts (retried)", tally->conflicts.load());
-    fmt::print("{:<34}{:>12.0f}\n", "commands per second", static_cast<double>(latencies_us.size()) / seconds);
+    fmt::print("{:<34}{:>12.0f}\n", "transfers per second", static_cast<double>(latencies_us.size()) / seconds);
     fmt::print("{:<34}{:>12.1f}\n", "latency p50 (us)", percentile(latencies_us, 0.50));
     fmt::print("{:<34}{:>12.1f}\n", "latency p99 (us)", percentile(latencies_us, 0.99));
 
-    // Check the outcome from the log itself, not from what the threads believe.
+    // Check the outcome from the log itself, not from what the threads believe: every account
+    // ever opened, by this run or an earlier one, and the money they were opened with.
     bool sound = failed == 0;
+    std::map<StreamId, std::int64_t> balances;
+    std::map<StreamId, std::uint64_t> versions;
+    std::int64_t opened_with = 0;
+    std::size_t events = 0;
+    bool log_whole = true;
+    auto page = store.read_all(eventcore::LogQuery{.stream_prefix = "account-"}, [&](const RecordedEvent<BankEvent>& e) {
+        if (const auto* o = std::get_if<AccountOpened>(&e.payload)) opened_with += o->initial_balance;
+        balances[e.stream] += delta(e.payload);
+        log_whole = log_whole && e.version.value() == ++versions[e.stream];
+        ++events;
+    });
+    if (!page) {
+        fmt::print(stderr, "bank_demo: reading the log: {}\n", page.error());
+        return 1;
+    }
+    std::uint64_t position = 0;
+    auto whole = store.read_all(eventcore::LogQuery{}, [&](const RecordedEvent<BankEvent>& e) {
+        log_whole = log_whole && e.position.value() == ++position;
+    });
+    log_whole = log_whole && whole && position == store.head().value().value() &&
+                store.head().value().value() == head_before.value() + 2 * static_cast<std::uint64_t>(committed);
+
     std::int64_t total = 0;
     fmt::print("\n{:<14}{:>10}{:>10}\n", "account", "balance", "version");
-    for (const auto& account : accounts) {
-        std::int64_t balance = 0;
-        const auto version =
-            store.read_stream(account, eventcore::StreamVersion{1}, [&](const auto& e) { balance += delta(e.payload); });
-        fmt::print("{:<14}{:>10}{:>10}\n", account, balance, version ? version->value() : 0);
+    for (const auto& [account, balance] : balances) {
+        fmt::print("{:<14}{:>10}{:>10}\n", account, balance, versions[account]);
         sound = sound && balance >= 0;
         total += balance;
     }
-    const std::int64_t expected_total = initial_balance * settings->accounts;
     fmt::print("{:<14}{:>10}\n", "total", total);
-
-    const auto log = eventcore::load_log(store).value();
-    std::map<StreamId, std::uint64_t> versions;
-    bool log_whole = log.size() == static_cast<std::size_t>(settings->accounts + 2 * committed);
-    for (std::size_t i = 0; i < log.size(); ++i) {
-        log_whole = log_whole && log[i].position.value() == i + 1 && log[i].version.value() == ++versions[log[i].stream];
-    }
-    fmt::print("\nmoney conserved: {} ({} of {})\n", total == expected_total ? "yes" : "NO", total, expected_total);
-    fmt::print("global log: {} events, {}\n", log.size(),
+    fmt::print("\nmoney conserved: {} ({} held, {} opened with)\n", total == opened_with ? "yes" : "NO", total,
+               opened_with);
+    fmt::print("global log: {} events in all, {}\n", position,
                log_whole ? "gap-free, every stream's versions contiguous" : "BROKEN");
-    sound = sound && total == expected_total && log_whole;
+    sound = sound && total == opened_with && log_whole;
+
+    if (settings.latency_samples > 0) {
+        fmt::print("\nlatency by streams per command (one thread, {} commands each):\n", settings.latency_samples);
+        fmt::print("{:>8}{:>12}{:>12}{:>14}\n", "streams", "p50 (us)", "p99 (us)", "commands/s");
+        const auto run_id = eventcore::Uuid::v7();
+        for (const int count : {1, 5, 10, 50}) {
+            std::vector<double> samples;
+            const auto began = std::chrono::steady_clock::now();
+            for (int i = 0; i < settings.latency_samples; ++i) {
+                // Ten sets of streams per size, so streams grow as they would in use.
+                TouchStreams cmd{StreamId(fmt::format("latency-{}-{}-{}-0", run_id, count, i % 10)), {},
+                                 static_cast<std::uint32_t>(i)};
+                for (int s = 1; s < count; ++s) cmd.others.push_back(fmt::format("latency-{}-{}-{}-{}", run_id, count, i % 10, s));
+                const auto t0 = std::chrono::steady_clock::now();
+                auto r = executor.execute(cmd);
+                samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+                if (!r) {
+                    fmt::print(stderr, "latency command failed: {}\n", r.error());
+                    return 1;
+                }
+            }
+            const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+            std::ranges::sort(samples);
+            fmt::print("{:>8}{:>12.1f}{:>12.1f}{:>14.0f}\n", count, percentile(samples, 0.5), percentile(samples, 0.99),
+                       static_cast<double>(samples.size()) / took);
+        }
+    }
     return sound ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const auto settings = parse_settings(argc, argv);
+    if (!settings) return 2;
+    if (settings->memory) {
+        fmt::print("eventcore bank demo on the in-memory store\n");
+        eventcore::InMemoryEventStore<BankEvent> store;
+        return run(store, *settings);
+    }
+    auto store = eventcore::SqliteEventStore<BankEvent>::open(settings->path);
+    if (!store) {
+        fmt::print(stderr, "bank_demo: {}\n", store.error());
+        return 1;
+    }
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(settings->path, ec);
+    fmt::print("eventcore bank demo on SQLite file {} (synchronous = full; {} events already there)\n",
+               ec ? settings->path : absolute.string(), store->head().value());
+    return run(*store, *settings);
 }
