@@ -1,6 +1,7 @@
 // A program that uses eventcore the way an application would, built against the installed
 // package only.
 #include <eventcore/eventcore.hpp>
+#include <eventcore/sqlite_event_store.hpp>
 
 #include <cstdint>
 
@@ -9,6 +10,7 @@ namespace {
 struct Deposited {
     std::int64_t amount;
 };
+EVENTCORE_EVENT(Deposited, amount)
 
 struct Deposit {
     eventcore::StreamId account;
@@ -27,13 +29,19 @@ struct Deposit {
 
 } // namespace
 
-int main() {
-    eventcore::InMemoryEventStore<Deposited> store;
+template <class Store>
+auto deposit_three_times(Store& store) -> bool {
     eventcore::CommandExecutor executor{store};
     const auto account = eventcore::StreamId::from_static("account-1");
     for (int i = 0; i < 3; ++i) {
-        if (!executor.execute(Deposit{account, 10})) return 1;
+        if (!executor.execute(Deposit{account, 10})) return false;
     }
     auto events = eventcore::load_stream(store, account);
-    return events && events->size() == 3 ? 0 : 1;
+    return events && events->size() == 3;
+}
+
+int main() {
+    eventcore::InMemoryEventStore<Deposited> memory;
+    auto sqlite = eventcore::SqliteEventStore<Deposited>::open(":memory:");
+    return sqlite && deposit_three_times(memory) && deposit_three_times(*sqlite) ? 0 : 1;
 }
