@@ -1,7 +1,8 @@
 #include <eventcore/sqlite/database.hpp>
 
+#include <eventcore/detail/custom_metadata.hpp>
+
 #include "connection.hpp"
-#include "custom_metadata.hpp"
 
 #include <fmt/format.h>
 
@@ -123,7 +124,7 @@ auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
                         .at(StreamId::parse(out.stream).value_or(StreamId{}), out.version));
     }
     if (!row.is_null(10)) {
-        if (auto custom = detail::decode_custom(row.text(10), out.metadata.custom); !custom) {
+        if (auto custom = eventcore::detail::decode_custom(row.text(10), out.metadata.custom); !custom) {
             return fail(Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", out.stream,
                                                                       out.version, custom.error().message()))
                             .at(StreamId::parse(out.stream).value_or(StreamId{}), out.version));
@@ -549,7 +550,7 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
         owner[e] = i;
     }
     std::vector<std::string> custom(events.size());
-    for (std::size_t e = 0; e < events.size(); ++e) custom[e] = detail::encode_custom(events[e].metadata->custom);
+    for (std::size_t e = 0; e < events.size(); ++e) custom[e] = eventcore::detail::encode_custom(events[e].metadata->custom);
 
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());

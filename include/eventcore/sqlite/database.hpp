@@ -4,9 +4,7 @@
 /// event type names and payload bytes; the typed store encodes and decodes around it.
 /// `<sqlite3.h>` stays inside the library.
 
-#include <eventcore/codec.hpp>
-#include <eventcore/detail/function_ref.hpp>
-#include <eventcore/event_store.hpp>
+#include <eventcore/stored_event.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -37,26 +35,6 @@ struct Options {
     /// Open without write access: no schema changes, appends fail.
     bool read_only = false;
 };
-
-/// A stored event as the core hands it out: views valid only during the visit.
-struct StoredEvent {
-    std::string_view stream;
-    StreamVersion version;
-    GlobalPosition position;
-    std::string_view type;
-    std::string_view payload;
-    EventMetadata metadata; // `custom` decoded; `command` copied
-};
-
-/// One encoded event to append; refers to the caller's request.
-struct EncodedWrite {
-    const StreamId* stream;
-    EncodedEvent event;
-    const EventMetadata* metadata;
-};
-
-/// Receives stored events; an error stops the read and is returned by it.
-using StoredEventVisitor = detail::FunctionRef<Result<void>(const StoredEvent&)>;
 
 /// The schema version this build writes and reads.
 inline constexpr int schema_version = 1;

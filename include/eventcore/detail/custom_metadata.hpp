@@ -1,10 +1,22 @@
-#include "custom_metadata.hpp"
+#pragma once
+// The `custom` metadata of stored events: key/value pairs as a JSON array of two-string arrays,
+// `[["user","ada"],["ip","10.0.0.1"]]`, readable with the database's own JSON functions.
+
+#include <eventcore/error.hpp>
 
 #include <boost/json.hpp>
 
-namespace eventcore::sqlite::detail {
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
-auto encode_custom(const Custom& custom) -> std::string {
+namespace eventcore::detail {
+
+using CustomMetadata = std::vector<std::pair<std::string, std::string>>;
+
+/// Empty for no pairs (stored as NULL).
+[[nodiscard]] inline auto encode_custom(const CustomMetadata& custom) -> std::string {
     if (custom.empty()) return {};
     boost::json::array pairs;
     pairs.reserve(custom.size());
@@ -12,13 +24,14 @@ auto encode_custom(const Custom& custom) -> std::string {
     return boost::json::serialize(pairs);
 }
 
-auto decode_custom(std::string_view text, Custom& out) -> Result<void> {
+/// Replaces `out` with the pairs in `text`; a `deserialization` error if it is not that shape.
+[[nodiscard]] inline auto decode_custom(std::string_view text, CustomMetadata& out) -> Result<void> {
     out.clear();
     boost::system::error_code ec;
     const auto parsed = boost::json::parse(text, ec);
     const auto bad = [&] {
         return fail(ErrorKind::deserialization, "custom metadata is not a JSON array of [key, value] strings: {}",
-                    eventcore::detail::quote_for_message(text));
+                    quote_for_message(text));
     };
     if (ec || !parsed.is_array()) return bad();
     for (const auto& item : parsed.get_array()) {
@@ -29,4 +42,4 @@ auto decode_custom(std::string_view text, Custom& out) -> Result<void> {
     return {};
 }
 
-} // namespace eventcore::sqlite::detail
+} // namespace eventcore::detail

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <eventcore/codec.hpp>
+#include <eventcore/event_store.hpp>
+#include <eventcore/stored_event.hpp>
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace eventcore::detail {
+
+/// The typed shell of a durable store: it encodes events with codec `C` on the way into a
+/// compiled `Core` (which deals in type names and bytes) and decodes them on the way out. The
+/// `EventStore` operations of `SqliteEventStore` and `PostgresEventStore` live here.
+template <class Core, class E, Codec<E> C>
+class EncodedStore {
+public:
+    using event_type = E;
+    using codec_type = C;
+
+    explicit EncodedStore(std::shared_ptr<Core> core, C codec = {}) : core_(std::move(core)), codec_(std::move(codec)) {}
+
+    template <EventVisitor<E> F>
+    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+        Decoder decoder{codec_};
+        return core_->read_streams(ids, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
+    }
+
+    template <EventVisitor<E> F>
+    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+        Decoder decoder{codec_};
+        return core_->read_stream(id, from, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
+    }
+
+    template <EventVisitor<E> F>
+    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+        Decoder decoder{codec_};
+        return core_->read_all(query, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
+    }
+
+    auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
+        if (auto valid = validate_request(request); !valid) return fail(std::move(valid).error());
+        std::vector<EncodedWrite> writes;
+        writes.reserve(request.events.size());
+        for (auto& w : request.events) {
+            if (w.metadata.event_id.is_nil()) w.metadata.event_id = Uuid::v7();
+            auto encoded = codec_.encode(w.payload);
+            if (!encoded) {
+                return fail(Error(ErrorKind::serialization,
+                                  fmt::format("an event for stream '{}' could not be encoded: {}", w.stream,
+                                              encoded.error().message()))
+                                .at(w.stream));
+            }
+            writes.push_back({&w.stream, std::move(*encoded), &w.metadata});
+        }
+        return core_->append(request.expectations, writes, request.command_id);
+    }
+
+    auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
+        return core_->find_commit(command_id);
+    }
+
+    auto head() const -> Result<GlobalPosition> { return core_->head(); }
+
+protected:
+    [[nodiscard]] auto core() const noexcept -> const std::shared_ptr<Core>& { return core_; }
+
+private:
+    /// Turns stored events into `RecordedEvent<E>`s, reusing one event's buffers for a whole read.
+    struct Decoder {
+        const C& codec;
+        StreamId stream{}; // the stream of the last event seen, validated once
+        std::optional<RecordedEvent<E>> event{};
+
+        template <class F>
+        auto visit(const StoredEvent& stored, F& visitor) -> Result<void> {
+            if (stream.view() != stored.stream) {
+                auto id = StreamId::parse(stored.stream);
+                if (!id)
+                    return fail(ErrorKind::storage, "the store holds an invalid stream id: {}", id.error().message());
+                stream = std::move(*id);
+            }
+            auto payload = codec.decode(stored.type, stored.payload);
+            if (!payload) {
+                return fail(Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", stream,
+                                                                          stored.version, payload.error().message()))
+                                .at(stream, stored.version));
+            }
+            if (!event) {
+                event.emplace(RecordedEvent<E>{stream, stored.version, stored.position, stored.metadata,
+                                               std::move(*payload)});
+            } else {
+                if (event->stream != stream) event->stream = stream;
+                event->version = stored.version;
+                event->position = stored.position;
+                event->metadata = stored.metadata;
+                event->payload = std::move(*payload);
+            }
+            visitor(std::as_const(*event));
+            return {};
+        }
+    };
+
+    std::shared_ptr<Core> core_;
+    C codec_;
+};
+
+} // namespace eventcore::detail
