@@ -257,7 +257,7 @@ TEST_CASE("several processes run transfers on one file: invariants hold", "[sqli
     std::vector<std::unique_ptr<testing_support::Child>> workers;
     for (int p = 0; p < processes; ++p) {
         workers.push_back(std::make_unique<testing_support::Child>(
-            std::vector<std::string>{EVENTCORE_SQLITE_WORKER, path, std::to_string(accounts),
+            std::vector<std::string>{EVENTCORE_STORE_WORKER, "sqlite", path, std::to_string(accounts),
                                      std::to_string(transfers), std::to_string(p + 1)}));
     }
     std::vector<eventcore::Uuid> committed;
@@ -285,7 +285,7 @@ TEST_CASE("a writer killed at random moments leaves every commit whole or absent
     std::uniform_int_distribution<int> wait_ms(20, 250);
     std::size_t reported = 0;
     for (int k = 0; k < kills; ++k) {
-        testing_support::Child worker({EVENTCORE_SQLITE_WORKER, path, std::to_string(accounts), "0",
+        testing_support::Child worker({EVENTCORE_STORE_WORKER, "sqlite", path, std::to_string(accounts), "0",
                                        std::to_string(100 + k)});
         std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms(rng)));
         worker.kill(SIGKILL);

@@ -205,10 +205,12 @@ private:
             return fail(std::move(error));
         }
 
-        /// Only what cannot have changed anything is tried again: a conflict, or a failure the
-        /// store vouches is transient.
-        static auto retryable(const Error& e) -> bool {
-            return e.is(ErrorKind::version_conflict) || e.is(ErrorKind::transient);
+        /// Only what cannot do harm is tried again: a conflict or a failure the store vouches is
+        /// transient (nothing was changed), and, with a caller's command id, a commit in doubt
+        /// (the store refuses a second commit of the id: the retry finds the first if it landed).
+        auto retryable(const Error& e) const -> bool {
+            return e.is(ErrorKind::version_conflict) || e.is(ErrorKind::transient) ||
+                   (e.is(ErrorKind::in_doubt) && options_.command_id.has_value());
         }
 
         /// One attempt: decide, then commit. A retryable error comes back as it is; any other

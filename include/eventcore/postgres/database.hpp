@@ -1,0 +1,78 @@
+#pragma once
+/// \file
+/// `eventcore::postgres::Database`: the compiled, untyped core of `PostgresEventStore`, on libpq.
+/// `<libpq-fe.h>` stays inside the library.
+
+#include <eventcore/stored_event.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventcore::postgres {
+
+/// How to connect.
+struct Options {
+    /// The schema that holds eventcore's tables: a lower-case SQL identifier (letters, digits,
+    /// underscores; not starting with a digit; at most 63 bytes). Several schemas keep several
+    /// independent stores in one database.
+    std::string schema = "eventcore";
+    /// Connections kept for concurrent use by threads.
+    std::size_t pool_size = 8;
+    /// How long an operation waits for a free connection before failing with `timeout`.
+    std::chrono::milliseconds acquire_timeout{5000};
+    /// Used when the connection string sets no `connect_timeout` of its own.
+    std::chrono::seconds connect_timeout{5};
+};
+
+/// The schema version this build writes and reads.
+inline constexpr int schema_version = 1;
+
+/// Checks a schema name against the rule of `Options::schema`.
+[[nodiscard]] auto validate_schema_name(std::string_view name) -> Result<void>;
+
+/// `conninfo` with any password removed, for messages: a password never appears in an error.
+[[nodiscard]] auto redact(std::string_view conninfo) -> std::string;
+
+/// An open PostgreSQL event store: a pool of connections to one database, shared by threads,
+/// and by any number of processes on any number of machines. See `PostgresEventStore`.
+class Database {
+public:
+    /// Connects with `conninfo` (a libpq connection string or URI), and brings the schema up to
+    /// date under an advisory lock, so processes starting together are safe. Fails, changing
+    /// nothing, for a bad schema name, a server that cannot be reached or refuses the
+    /// credentials, or a schema from a newer eventcore.
+    [[nodiscard]] static auto open(std::string conninfo, Options options = {}) -> Result<std::shared_ptr<Database>>;
+
+    Database(const Database&) = delete;
+    auto operator=(const Database&) -> Database& = delete;
+    ~Database();
+
+    [[nodiscard]] auto options() const noexcept -> const Options&;
+    /// The connection string without its password.
+    [[nodiscard]] auto target() const noexcept -> const std::string&;
+
+    /// The schema version found in the database.
+    [[nodiscard]] auto stored_schema_version() -> Result<int>;
+
+    auto read_streams(std::span<const StreamId> ids, StoredEventVisitor visit) -> Result<std::vector<StreamVersion>>;
+    auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion>;
+    auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage>;
+    auto append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+                std::optional<Uuid> command_id) -> Result<CommitReceipt>;
+    auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
+    auto head() -> Result<GlobalPosition>;
+
+    struct Impl;
+
+private:
+    explicit Database(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace eventcore::postgres

@@ -1,0 +1,150 @@
+#pragma once
+// RAII over libpq: connections, binary parameters and results, and the mapping of libpq and
+// SQLSTATE failures to eventcore errors. Private to the postgres component.
+
+#include <eventcore/error.hpp>
+#include <eventcore/metadata.hpp>
+#include <eventcore/uuid.hpp>
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventcore::postgres::detail {
+
+/// Type OIDs of the parameters we send (pg_type.dat).
+enum class Oid : unsigned {
+    boolean = 16,
+    bytea = 17,
+    int8 = 20,
+    int2 = 21,
+    int4 = 23,
+    text = 25,
+    uuid = 2950,
+    boolean_array = 1000,
+    bytea_array = 1001,
+    int2_array = 1005,
+    int4_array = 1007,
+    text_array = 1009,
+    int8_array = 1016,
+    uuid_array = 2951,
+};
+
+/// Parameters in binary format: no quoting, no escaping, nothing interpolated into SQL.
+class Params {
+public:
+    void null(Oid type);
+    void int8(std::int64_t v);
+    void text(std::string_view v);
+    void bytea(std::string_view v);
+    void uuid(const Uuid& v);
+    void optional_uuid(const std::optional<Uuid>& v) {
+        if (v) {
+            uuid(*v);
+        } else {
+            null(Oid::uuid);
+        }
+    }
+
+    /// A one-dimensional array, elements added with the `add_*` functions of `ArrayBuilder`.
+    class ArrayBuilder {
+    public:
+        explicit ArrayBuilder(Oid element) : element_(element) {}
+        void add_int8(std::int64_t v);
+        void add_int4(std::int32_t v);
+        void add_int2(std::int16_t v);
+        void add_bool(bool v);
+        void add_bytes(std::string_view v); // text or bytea
+        void add_uuid(const Uuid& v);
+        void add_null();
+        [[nodiscard]] auto finish() const -> std::string;
+
+    private:
+        Oid element_;
+        std::string body_;
+        std::int32_t count_ = 0;
+        bool has_null_ = false;
+    };
+    void array(Oid array_type, const ArrayBuilder& builder);
+
+    [[nodiscard]] auto count() const -> int { return static_cast<int>(values_.size()); }
+    [[nodiscard]] auto types() const -> const unsigned* { return types_.data(); }
+    [[nodiscard]] auto values() const -> const char* const* { return pointers_.data(); }
+    [[nodiscard]] auto lengths() const -> const int* { return lengths_.data(); }
+    [[nodiscard]] auto formats() const -> const int* { return formats_.data(); }
+
+    /// Fixes the pointers once all parameters are in (the strings do not move afterwards).
+    void seal();
+
+private:
+    void add(Oid type, std::string bytes, bool is_null = false);
+
+    std::vector<std::string> values_;
+    std::vector<bool> nulls_;
+    std::vector<unsigned> types_;
+    std::vector<int> lengths_;
+    std::vector<int> formats_;
+    std::vector<const char*> pointers_;
+};
+
+/// A result in binary format.
+class ResultSet {
+public:
+    explicit ResultSet(PGresult* result) noexcept : result_(result) {}
+    [[nodiscard]] auto rows() const -> int { return PQntuples(result_.get()); }
+    [[nodiscard]] auto is_null(int row, int col) const -> bool { return PQgetisnull(result_.get(), row, col) == 1; }
+    [[nodiscard]] auto bytes(int row, int col) const -> std::string_view {
+        return {PQgetvalue(result_.get(), row, col), static_cast<std::size_t>(PQgetlength(result_.get(), row, col))};
+    }
+    [[nodiscard]] auto int8(int row, int col) const -> std::int64_t;
+    [[nodiscard]] auto int4(int row, int col) const -> std::int32_t;
+    [[nodiscard]] auto int2(int row, int col) const -> std::int16_t;
+    [[nodiscard]] auto uuid(int row, int col) const -> Uuid;
+    [[nodiscard]] auto timestamp(int row, int col) const -> Timestamp;
+    /// A jsonb column, without its format version byte.
+    [[nodiscard]] auto jsonb(int row, int col) const -> std::string_view;
+
+private:
+    struct Clear {
+        void operator()(PGresult* r) const noexcept { PQclear(r); }
+    };
+    std::unique_ptr<PGresult, Clear> result_;
+};
+
+/// What a statement was doing when it failed: a lost connection means "unavailable" before a
+/// commit was sent, and "in doubt" once it was.
+enum class Phase : unsigned char { read, commit };
+
+/// One connection, used by one thread at a time.
+class Connection {
+public:
+    /// Takes over a connection just made by libpq, or explains why it failed; `target` (the
+    /// connection string without its password) names the server in messages.
+    [[nodiscard]] static auto adopt(PGconn* conn, const std::string& target) -> Result<std::unique_ptr<Connection>>;
+
+    Connection(const Connection&) = delete;
+    auto operator=(const Connection&) -> Connection& = delete;
+    ~Connection() { PQfinish(conn_); }
+
+    /// Runs `sql` with `params`, results in binary. On failure, the error is classified (see
+    /// `Phase`) and `broken()` tells whether the connection is still usable.
+    [[nodiscard]] auto query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet>;
+    /// Runs SQL without parameters or results (DDL, transaction control).
+    [[nodiscard]] auto run(const std::string& sql, std::string_view doing) -> Result<void>;
+
+    [[nodiscard]] auto broken() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
+
+private:
+    Connection(PGconn* conn, std::string target) : conn_(conn), target_(std::move(target)) {}
+    auto failure(PGresult* result, Phase phase, std::string_view doing) const -> Error;
+
+    PGconn* conn_;
+    std::string target_;
+};
+
+} // namespace eventcore::postgres::detail

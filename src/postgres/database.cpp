@@ -1,0 +1,588 @@
+#include <eventcore/postgres/database.hpp>
+
+#include <eventcore/detail/custom_metadata.hpp>
+
+#include "connection.hpp"
+#include "schema.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ranges>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace eventcore::postgres {
+
+using detail::Connection;
+using detail::Oid;
+using detail::Params;
+using detail::Phase;
+using detail::ResultSet;
+
+auto validate_schema_name(std::string_view name) -> Result<void> {
+    const auto bad = [&](std::string_view why) {
+        return fail(ErrorKind::validation, "invalid PostgreSQL schema name {}: {}",
+                    eventcore::detail::quote_for_message(name), why);
+    };
+    if (name.empty()) return bad("it is empty");
+    if (name.size() > 63) return bad("it is longer than 63 bytes");
+    if (name[0] >= '0' && name[0] <= '9') return bad("it starts with a digit");
+    for (const char c : name) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return bad("only lower-case letters, digits and underscores are allowed");
+    }
+    if (name.starts_with("pg_")) return bad("names starting with pg_ are reserved by PostgreSQL");
+    return {};
+}
+
+auto redact(std::string_view conninfo) -> std::string {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(std::string(conninfo).c_str(), &error);
+    if (options == nullptr) {
+        PQfreemem(error);
+        return "an unparseable connection string";
+    }
+    std::string out;
+    for (const auto* o = options; o->keyword != nullptr; ++o) {
+        const std::string_view key = o->keyword;
+        if (o->val == nullptr || *o->val == '\0') continue;
+        if (key != "host" && key != "hostaddr" && key != "port" && key != "dbname" && key != "user") continue;
+        if (!out.empty()) out += ' ';
+        out += fmt::format("{}={}", key, o->val);
+    }
+    PQconninfoFree(options);
+    return out.empty() ? "default connection settings" : out;
+}
+
+namespace {
+
+auto sql(std::string_view text, std::string_view schema) -> std::string {
+    std::string out;
+    const std::string quoted = fmt::format("\"{}\"", schema);
+    for (std::size_t i = 0; i < text.size();) {
+        if (text.substr(i, 3) == "{s}") {
+            out += quoted;
+            i += 3;
+        } else if (text.substr(i, 9) == "{channel}") {
+            out += schema;
+            i += 9;
+        } else {
+            out += text[i++];
+        }
+    }
+    return out;
+}
+
+constexpr std::string_view event_columns =
+    "e.stream_id, e.version, e.position, e.event_type, e.payload, e.event_id, e.recorded_at, e.correlation_id, "
+    "e.causation_id, e.command, e.custom, e.commit_last";
+
+/// Reads the event columns starting at `col` into `out`.
+auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Result<void> {
+    out.stream = r.bytes(row, col);
+    out.version = StreamVersion{static_cast<std::uint64_t>(r.int8(row, col + 1))};
+    out.position = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, col + 2))};
+    out.type = r.bytes(row, col + 3);
+    out.payload = r.bytes(row, col + 4);
+    out.metadata.event_id = r.uuid(row, col + 5);
+    out.metadata.recorded_at = r.timestamp(row, col + 6);
+    out.metadata.correlation_id = r.uuid(row, col + 7);
+    out.metadata.causation_id = r.uuid(row, col + 8);
+    out.metadata.command.assign(r.bytes(row, col + 9));
+    out.metadata.custom.clear();
+    if (!r.is_null(row, col + 10)) {
+        if (auto custom = eventcore::detail::decode_custom(r.jsonb(row, col + 10), out.metadata.custom); !custom) {
+            return fail(Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", out.stream,
+                                                                      out.version, custom.error().message()))
+                            .at(StreamId::parse(out.stream).value_or(StreamId{}), out.version));
+        }
+    }
+    return {};
+}
+
+auto stored_stream_id(std::string_view text) -> Result<StreamId> {
+    auto id = StreamId::parse(text);
+    if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
+    return id;
+}
+
+/// A receipt from the rows of `append_events` or `receipt` (kinds 0, 1 and 3).
+auto receipt_from(const ResultSet& r, std::optional<Uuid> command_id) -> Result<CommitReceipt> {
+    CommitReceipt receipt;
+    receipt.command_id = command_id;
+    std::vector<std::pair<std::int64_t, StreamState>> streams;
+    for (int row = 0; row < r.rows(); ++row) {
+        switch (r.int2(row, 0)) {
+        case 0: {
+            auto stream = stored_stream_id(r.bytes(row, 1));
+            if (!stream) return fail(std::move(stream).error());
+            receipt.events.push_back({std::move(*stream), StreamVersion{static_cast<std::uint64_t>(r.int8(row, 2))},
+                                      GlobalPosition{static_cast<std::uint64_t>(r.int8(row, 3))}, r.uuid(row, 4)});
+            receipt.committed_at = r.timestamp(row, 5);
+            break;
+        }
+        case 1: {
+            auto stream = stored_stream_id(r.bytes(row, 1));
+            if (!stream) return fail(std::move(stream).error());
+            streams.push_back({r.int8(row, 3),
+                               {std::move(*stream), StreamVersion{static_cast<std::uint64_t>(r.int8(row, 2))}}});
+            receipt.committed_at = r.timestamp(row, 5);
+            break;
+        }
+        case 3:
+            receipt.duplicate = true;
+            receipt.committed_at = r.timestamp(row, 5);
+            break;
+        default: break;
+        }
+    }
+    std::ranges::sort(receipt.events, {}, &WrittenEvent::position);
+    std::ranges::sort(streams, {}, &std::pair<std::int64_t, StreamState>::first);
+    for (auto& s : streams) receipt.streams.push_back(std::move(s.second));
+    return receipt;
+}
+
+auto expected_of(std::int16_t kind, std::int64_t version) -> ExpectedVersion {
+    switch (kind) {
+    case 1: return ExpectedVersion::no_stream();
+    case 2: return ExpectedVersion::stream_exists();
+    case 3: return ExpectedVersion::exact(StreamVersion{static_cast<std::uint64_t>(version)});
+    default: return ExpectedVersion::any();
+    }
+}
+
+auto kind_of(ExpectedVersion e) -> std::int16_t {
+    switch (e.kind()) {
+    case ExpectedVersion::Kind::any: return 0;
+    case ExpectedVersion::Kind::no_stream: return 1;
+    case ExpectedVersion::Kind::stream_exists: return 2;
+    case ExpectedVersion::Kind::exact: return 3;
+    }
+    return 0;
+}
+
+auto text_array(auto&& strings) -> Params::ArrayBuilder {
+    Params::ArrayBuilder a(Oid::text);
+    for (std::string_view s : strings) a.add_bytes(s);
+    return a;
+}
+
+/// The schema version recorded in `schema` (0 if none). Reads the catalog with an ordinary
+/// query, whose snapshot is the statement's: after waiting for the migration lock, it sees what
+/// the process that held it committed (`to_regclass` looks through a cache that may not yet).
+auto schema_version_in(Connection& c, const std::string& schema) -> Result<int> {
+    Params name;
+    name.text(schema);
+    auto exists = c.query("SELECT count(*)::int4 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND "
+                          "tablename = 'schema_version'",
+                          name, Phase::read, "reading the schema version");
+    if (!exists) return fail(std::move(exists).error());
+    if (exists->int4(0, 0) == 0) return 0;
+    Params none;
+    auto v = c.query(sql("SELECT coalesce(max(version), 0)::int4 FROM {s}.schema_version", schema).c_str(), none,
+                     Phase::read, "reading the schema version");
+    if (!v) return fail(std::move(v).error());
+    return v->int4(0, 0);
+}
+
+} // namespace
+
+struct Database::Impl {
+    std::string conninfo;
+    std::string target; // conninfo without the password
+    Options options;
+    std::string schema;
+
+    // The statements, with the schema name in place.
+    std::string read_streams_sql;
+    std::string read_stream_sql;
+    std::string read_all_sql;
+    std::string append_sql;
+    std::string receipt_sql;
+    std::string head_sql;
+
+    std::mutex mutex;
+    std::condition_variable available;
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::size_t open_connections = 0;
+    struct Waiter {
+        std::unique_ptr<Connection> handed;
+        bool may_open = false;
+    };
+    std::deque<Waiter*> waiters;
+
+    class Lease {
+    public:
+        Lease(Impl& impl, std::unique_ptr<Connection> c) : impl_(&impl), connection_(std::move(c)) {}
+        Lease(Lease&& other) noexcept
+            : impl_(std::exchange(other.impl_, nullptr)), connection_(std::move(other.connection_)) {}
+        Lease(const Lease&) = delete;
+        auto operator=(const Lease&) -> Lease& = delete;
+        auto operator=(Lease&&) -> Lease& = delete;
+        ~Lease() {
+            if (impl_ != nullptr) impl_->give_back(std::move(connection_));
+        }
+        auto operator*() const -> Connection& { return *connection_; }
+        auto operator->() const -> Connection* { return connection_.get(); }
+
+    private:
+        Impl* impl_;
+        std::unique_ptr<Connection> connection_;
+    };
+
+    auto connect() -> Result<std::unique_ptr<Connection>> {
+        // The caller's own settings come last and win; ours are defaults.
+        const std::string timeout = std::to_string(options.connect_timeout.count());
+        const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
+        const char* values[] = {timeout.c_str(), "eventcore", conninfo.c_str(), nullptr};
+        return Connection::adopt(PQconnectdbParams(keys, values, 1), target);
+    }
+
+    /// First come, first served, with a timeout; a connection that broke is dropped, and so are
+    /// the idle ones (a server restart breaks them all), so the next user reconnects.
+    auto acquire() -> Result<Lease> {
+        std::unique_lock lock(mutex);
+        Waiter me;
+        if (idle.empty() || !waiters.empty()) {
+            if (open_connections < options.pool_size && waiters.empty()) {
+                me.may_open = true;
+            } else {
+                waiters.push_back(&me);
+                const bool served = available.wait_for(lock, options.acquire_timeout,
+                                                       [&] { return me.handed != nullptr || me.may_open; });
+                if (!served) {
+                    std::erase(waiters, &me);
+                    return fail(ErrorKind::timeout,
+                                "no PostgreSQL connection became free within {} ms (postgres::Options: pool_size {}, "
+                                "acquire_timeout)",
+                                options.acquire_timeout.count(), options.pool_size);
+                }
+                if (me.handed) return Lease(*this, std::move(me.handed));
+            }
+        } else {
+            auto c = std::move(idle.back());
+            idle.pop_back();
+            return Lease(*this, std::move(c));
+        }
+        ++open_connections;
+        lock.unlock();
+        auto c = connect();
+        if (!c) {
+            lock.lock();
+            --open_connections;
+            serve_next();
+            return fail(std::move(c).error());
+        }
+        return Lease(*this, std::move(*c));
+    }
+
+    /// Under the lock: hands the next waiter an idle connection, or the right to open one.
+    void serve_next() {
+        if (waiters.empty()) return;
+        if (!idle.empty()) {
+            waiters.front()->handed = std::move(idle.back());
+            idle.pop_back();
+        } else if (open_connections < options.pool_size) {
+            waiters.front()->may_open = true;
+        } else {
+            return;
+        }
+        waiters.pop_front();
+        available.notify_all();
+    }
+
+    void give_back(std::unique_ptr<Connection> c) {
+        std::lock_guard lock(mutex);
+        if (c->broken()) {
+            open_connections -= 1 + idle.size();
+            idle.clear();
+        } else {
+            idle.push_back(std::move(c));
+        }
+        serve_next();
+    }
+};
+
+auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
+    if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
+    if (options.pool_size < 1) return fail(ErrorKind::validation, "postgres::Options::pool_size must be at least 1");
+    if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
+        return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
+
+    auto impl = std::make_unique<Impl>();
+    impl->target = redact(conninfo);
+    impl->conninfo = std::move(conninfo);
+    impl->options = options;
+    impl->schema = options.schema;
+    const auto& s = impl->schema;
+    impl->read_streams_sql = sql(fmt::format("SELECT {} FROM {{s}}.events e WHERE e.stream_id = ANY($1) "
+                                             "ORDER BY e.position",
+                                             event_columns),
+                                 s);
+    impl->read_stream_sql =
+        sql(fmt::format("SELECT h.version, {} FROM (SELECT coalesce((SELECT st.version FROM {{s}}.streams st "
+                        "WHERE st.stream_id = $1), 0) AS version) h LEFT JOIN {{s}}.events e ON e.stream_id = $1 "
+                        "AND e.version >= $2 ORDER BY e.version",
+                        event_columns),
+            s);
+    // One statement, one snapshot: the page, the rest of its last commit, and the head.
+    impl->read_all_sql = sql(
+        fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 "
+                    "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
+                    "ORDER BY e.position LIMIT $4), "
+                    "tail AS (SELECT {0} FROM {{s}}.events e, (SELECT p.position, p.commit_last FROM page p "
+                    "ORDER BY p.position DESC LIMIT 1) l WHERE e.position > l.position AND e.position <= l.commit_last "
+                    "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3))) "
+                    "SELECT h.position, x.* FROM {{s}}.log_head h LEFT JOIN "
+                    "(SELECT * FROM page UNION ALL SELECT * FROM tail) x ON true ORDER BY x.position",
+                    event_columns),
+        s);
+    impl->append_sql = sql("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", s);
+    impl->receipt_sql = sql("SELECT * FROM {s}.receipt($1)", s);
+    impl->head_sql = sql("SELECT h.position FROM {s}.log_head h", s);
+
+    auto db = std::shared_ptr<Database>(new Database(std::move(impl)));
+    auto found = db->stored_schema_version();
+    if (!found) return fail(std::move(found).error());
+    if (*found > schema_version) {
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("PostgreSQL schema \"{}\" ({}) has eventcore schema version {}, newer than "
+                                      "this build supports ({}); use a newer eventcore",
+                                      s, db->target(), *found, schema_version))
+                        .with_code("EVENTCORE_SCHEMA_TOO_NEW"));
+    }
+    if (*found < schema_version) {
+        auto c = db->impl_->acquire();
+        if (!c) return fail(std::move(c).error());
+        // Under an advisory lock, so processes starting together migrate once; the version is
+        // read again inside it.
+        if (auto r = (*c)->run("BEGIN", "starting the migration"); !r) return fail(std::move(r).error());
+        Params lock;
+        lock.text(fmt::format("eventcore.{}", s));
+        if (auto r = (*c)->query("SELECT 1 FROM pg_advisory_xact_lock(hashtextextended($1, 0))", lock, Phase::read,
+                                 "taking the migration lock");
+            !r) {
+            (void)(*c)->run("ROLLBACK", "rolling back");
+            return fail(std::move(r).error());
+        }
+        auto current = schema_version_in(**c, s);
+        if (!current) {
+            (void)(*c)->run("ROLLBACK", "rolling back");
+            return fail(std::move(current).error());
+        }
+        for (int v = *current; v < schema_version; ++v) {
+            auto r = (*c)->run(sql(detail::migrations[v], s), fmt::format("migrating to schema version {}", v + 1));
+            if (r) {
+                r = (*c)->run(sql(fmt::format("INSERT INTO {{s}}.schema_version (version) VALUES ({})", v + 1), s),
+                              "recording the schema version");
+            }
+            if (!r) {
+                (void)(*c)->run("ROLLBACK", "rolling back");
+                return fail(std::move(r).error());
+            }
+        }
+        if (auto r = (*c)->run("COMMIT", "committing the migration"); !r) return fail(std::move(r).error());
+    }
+    return db;
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::~Database() = default;
+
+auto Database::options() const noexcept -> const Options& { return impl_->options; }
+auto Database::target() const noexcept -> const std::string& { return impl_->target; }
+
+auto Database::stored_schema_version() -> Result<int> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return schema_version_in(**c, impl_->schema);
+}
+
+auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
+    -> Result<std::vector<StreamVersion>> {
+    std::vector<StreamVersion> versions(ids.size());
+    if (ids.empty()) return versions;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.array(Oid::text_array, text_array(ids | std::views::transform(&StreamId::view)));
+    // One statement: one snapshot of every stream.
+    auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
+    if (!r) return fail(std::move(r).error());
+    std::unordered_map<std::string_view, std::vector<std::size_t>> index;
+    for (std::size_t i = 0; i < ids.size(); ++i) index[ids[i].view()].push_back(i);
+    StoredEvent event;
+    for (int row = 0; row < r->rows(); ++row) {
+        if (auto ok = read_event(*r, row, 0, event); !ok) return fail(std::move(ok).error());
+        for (const std::size_t i : index[event.stream]) versions[i] = event.version;
+        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
+    }
+    return versions;
+}
+
+auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(id.view());
+    p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(from.value(), std::numeric_limits<std::int64_t>::max())));
+    auto r = (*c)->query(impl_->read_stream_sql.c_str(), p, Phase::read, "reading a stream");
+    if (!r) return fail(std::move(r).error());
+    const StreamVersion version{static_cast<std::uint64_t>(r->int8(0, 0))};
+    StoredEvent event;
+    for (int row = 0; row < r->rows(); ++row) {
+        if (r->is_null(row, 1)) continue;
+        if (auto ok = read_event(*r, row, 1, event); !ok) return fail(std::move(ok).error());
+        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
+    }
+    return version;
+}
+
+auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
+    LogPage page{.count = 0, .last = query.after, .head = {}};
+    if (query.limit == 0) {
+        auto h = head();
+        if (!h) return fail(std::move(h).error());
+        page.head = *h;
+        return page;
+    }
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(query.after.value(), std::numeric_limits<std::int64_t>::max())));
+    p.text(query.stream_prefix);
+    if (query.event_types.empty()) {
+        p.null(Oid::text_array);
+    } else {
+        p.array(Oid::text_array, text_array(query.event_types));
+    }
+    p.int8(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, std::numeric_limits<std::int64_t>::max())));
+    auto r = (*c)->query(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log");
+    if (!r) return fail(std::move(r).error());
+    page.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    StoredEvent event;
+    GlobalPosition commit_last{};
+    for (int row = 0; row < r->rows(); ++row) {
+        if (r->is_null(row, 1)) continue;
+        if (auto ok = read_event(*r, row, 1, event); !ok) return fail(std::move(ok).error());
+        commit_last = GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 12))};
+        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
+        ++page.count;
+    }
+    // A full page was cut at the end of its last commit; a short one read to the head.
+    page.last = page.count >= query.limit ? commit_last : std::max(page.head, query.after);
+    return page;
+}
+
+auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+                      std::optional<Uuid> command_id) -> Result<CommitReceipt> {
+    std::vector<std::int32_t> owner(events.size());
+    std::vector<bool> written(expectations.size());
+    for (std::size_t e = 0; e < events.size(); ++e) {
+        std::size_t i = e > 0 && expectations[static_cast<std::size_t>(owner[e - 1]) - 1].stream == *events[e].stream
+                            ? static_cast<std::size_t>(owner[e - 1]) - 1
+                            : 0;
+        while (i < expectations.size() && expectations[i].stream != *events[e].stream) ++i;
+        if (i == expectations.size())
+            return fail(ErrorKind::validation, "commit writes to stream '{}' without an expectation for it",
+                        *events[e].stream);
+        owner[e] = static_cast<std::int32_t>(i + 1);
+        written[i] = true;
+    }
+
+    Params p;
+    {
+        Params::ArrayBuilder streams(Oid::text), kinds(Oid::int2), expected(Oid::int8), writes(Oid::boolean);
+        for (std::size_t i = 0; i < expectations.size(); ++i) {
+            streams.add_bytes(expectations[i].stream.view());
+            kinds.add_int2(kind_of(expectations[i].expected));
+            expected.add_int8(static_cast<std::int64_t>(expectations[i].expected.version().value()));
+            writes.add_bool(written[i]);
+        }
+        p.array(Oid::text_array, streams);
+        p.array(Oid::int2_array, kinds);
+        p.array(Oid::int8_array, expected);
+        p.array(Oid::boolean_array, writes);
+    }
+    {
+        Params::ArrayBuilder stream_index(Oid::int4), types(Oid::text), payloads(Oid::bytea), ids(Oid::uuid),
+            correlation(Oid::uuid), causation(Oid::uuid), commands(Oid::text), custom(Oid::text);
+        for (std::size_t e = 0; e < events.size(); ++e) {
+            const EventMetadata& m = *events[e].metadata;
+            stream_index.add_int4(owner[e]);
+            types.add_bytes(events[e].event.type);
+            payloads.add_bytes(events[e].event.payload);
+            ids.add_uuid(m.event_id);
+            correlation.add_uuid(m.correlation_id);
+            causation.add_uuid(m.causation_id);
+            commands.add_bytes(m.command);
+            if (m.custom.empty()) {
+                custom.add_null();
+            } else {
+                custom.add_bytes(eventcore::detail::encode_custom(m.custom));
+            }
+        }
+        p.array(Oid::int4_array, stream_index);
+        p.array(Oid::text_array, types);
+        p.array(Oid::bytea_array, payloads);
+        p.array(Oid::uuid_array, ids);
+        p.array(Oid::uuid_array, correlation);
+        p.array(Oid::uuid_array, causation);
+        p.array(Oid::text_array, commands);
+        p.array(Oid::text_array, custom);
+    }
+    p.optional_uuid(command_id);
+
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    // One statement in autocommit: the function and the commit, in one round trip.
+    auto r = (*c)->query(impl_->append_sql.c_str(), p, Phase::commit, "committing");
+    if (!r) return fail(std::move(r).error());
+
+    std::vector<VersionConflict> conflicts;
+    for (int row = 0; row < r->rows(); ++row) {
+        if (r->int2(row, 0) != 2) continue;
+        auto stream = stored_stream_id(r->bytes(row, 1));
+        if (!stream) return fail(std::move(stream).error());
+        conflicts.push_back({std::move(*stream), expected_of(r->int2(row, 6), r->int8(row, 7)),
+                             StreamVersion{static_cast<std::uint64_t>(r->int8(row, 2))}});
+    }
+    if (!conflicts.empty()) {
+        // Report them in the order of the request, as the other stores do.
+        std::ranges::sort(conflicts, {}, [&](const VersionConflict& v) {
+            return std::ranges::find(expectations, v.stream, &StreamExpectation::stream) - expectations.begin();
+        });
+        return fail(Error::conflict(std::move(conflicts)));
+    }
+    return receipt_from(*r, command_id);
+}
+
+auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.uuid(command_id);
+    auto r = (*c)->query(impl_->receipt_sql.c_str(), p, Phase::read, "looking up a command id");
+    if (!r) return fail(std::move(r).error());
+    if (r->rows() == 0) return std::optional<CommitReceipt>{};
+    auto receipt = receipt_from(*r, command_id);
+    if (!receipt) return fail(std::move(receipt).error());
+    receipt->duplicate = false;
+    return std::optional<CommitReceipt>{std::move(*receipt)};
+}
+
+auto Database::head() -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params none;
+    auto r = (*c)->query(impl_->head_sql.c_str(), none, Phase::read, "reading the head position");
+    if (!r) return fail(std::move(r).error());
+    return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+}
+
+} // namespace eventcore::postgres

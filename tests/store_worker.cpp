@@ -1,0 +1,72 @@
+// A process that runs transfers on a durable store, for the multi-process and crash tests.
+// After each committed transfer it writes "C <command id>" on one line to standard output.
+//
+//   eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED
+//   eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED
+// TRANSFERS 0 means: until killed.
+
+#include "support/bank.hpp"
+
+#include <eventcore/postgres_event_store.hpp>
+#include <eventcore/sqlite_event_store.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace {
+
+template <class Store>
+auto run(Store& store, int accounts, long transfers, unsigned seed) -> int {
+    eventcore::CommandExecutor executor{store, {.retry = eventcore::RetryPolicy{.max_attempts = 200,
+                                                                                .initial_delay = std::chrono::microseconds{100},
+                                                                                .max_delay = std::chrono::milliseconds{5}}}};
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> pick(0, accounts - 1);
+    std::uniform_int_distribution<std::int64_t> amount(1, 50);
+    for (long i = 0; transfers == 0 || i < transfers; ++i) {
+        const int from = pick(rng);
+        const int to = (from + 1 + pick(rng) % (accounts - 1)) % accounts;
+        const auto id = eventcore::Uuid::v7();
+        auto r = executor.execute(bank::TransferMoney{bank::id(fmt::format("account-{}", from)),
+                                                      bank::id(fmt::format("account-{}", to)), amount(rng)},
+                                  {.command_id = id});
+        if (r) {
+            const auto line = fmt::format("C {}\n", id);
+            if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return 4;
+        } else if (!r.error().is(eventcore::ErrorKind::business_rule)) {
+            std::fprintf(stderr, "worker: %s\n", fmt::format("{}", r.error()).c_str());
+            return 5;
+        }
+    }
+    return 0;
+}
+
+template <class Store>
+auto opened(eventcore::Result<Store> store) -> Store {
+    if (!store) {
+        std::fprintf(stderr, "worker: %s\n", store.error().message().c_str());
+        std::exit(3);
+    }
+    return std::move(*store);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::string_view kind = argc > 1 ? argv[1] : "";
+    if (kind == "sqlite" && argc == 6) {
+        auto store = opened(eventcore::SqliteEventStore<bank::BankEvent>::open(argv[2]));
+        return run(store, std::stoi(argv[3]), std::stol(argv[4]), static_cast<unsigned>(std::stoul(argv[5])));
+    }
+    if (kind == "postgres" && argc == 7) {
+        auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));
+        return run(store, std::stoi(argv[4]), std::stol(argv[5]), static_cast<unsigned>(std::stoul(argv[6])));
+    }
+    std::fprintf(stderr, "usage: eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED\n"
+                         "       eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED\n");
+    return 2;
+}

@@ -1,0 +1,441 @@
+// The PostgreSQL store against a real server: the throwaway one ctest starts for the
+// `postgres` fixture (script/postgres), found through EVENTCORE_PG_DIR.
+#define CATCH_CONFIG_MAIN
+#include "support/bank.hpp"
+#include "support/contract.hpp"
+#include "support/process.hpp"
+
+#include <eventcore/postgres_event_store.hpp>
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using eventcore::ErrorKind;
+using eventcore::ExpectedVersion;
+using eventcore::GlobalPosition;
+using eventcore::PostgresEventStore;
+using eventcore::StreamId;
+using eventcore::StreamVersion;
+using eventcore::testing::ContractEvent;
+using eventcore::testing::ContractHarness;
+
+static_assert(eventcore::EventStore<PostgresEventStore<ContractEvent>>);
+
+namespace {
+
+using ContractStore = PostgresEventStore<ContractEvent>;
+using BankStore = PostgresEventStore<bank::BankEvent>;
+
+struct Server {
+    std::string dir;
+    std::string conninfo;
+    std::string ctl;
+};
+
+auto server() -> const Server& {
+    static const Server s = [] {
+        const char* dir = std::getenv("EVENTCORE_PG_DIR");
+        if (dir == nullptr) {
+            throw std::runtime_error("EVENTCORE_PG_DIR is not set: run these tests with ctest (the `postgres` "
+                                     "fixture starts a server) or script/test");
+        }
+        std::ifstream in(std::string(dir) + "/conninfo");
+        std::string conninfo;
+        std::getline(in, conninfo);
+        if (conninfo.empty()) throw std::runtime_error(std::string("no conninfo in ") + dir);
+        return Server{dir, conninfo, std::string(dir) + "/ctl"};
+    }();
+    return s;
+}
+
+/// Runs SQL on the server directly, bypassing the store.
+auto raw_sql(const std::string& sql) -> std::string {
+    PGconn* conn = PQconnectdb(server().conninfo.c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PGresult* r = PQexec(conn, sql.c_str());
+    const auto status = PQresultStatus(r);
+    std::string out;
+    if (status == PGRES_TUPLES_OK) {
+        for (int row = 0; row < PQntuples(r); ++row) {
+            for (int col = 0; col < PQnfields(r); ++col) out += (col ? "|" : "") + std::string(PQgetvalue(r, row, col));
+            out += '\n';
+        }
+    }
+    const std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(conn);
+    INFO(sql << ": " << error);
+    REQUIRE((status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK));
+    return out;
+}
+
+/// A schema of its own for one test (a store each), dropped at the end.
+class Schemas {
+public:
+    Schemas() = default;
+    Schemas(const Schemas&) = delete;
+    auto operator=(const Schemas&) -> Schemas& = delete;
+    ~Schemas() {
+        for (const auto& name : names_) {
+            PGconn* conn = PQconnectdb(server().conninfo.c_str());
+            PQclear(PQexec(conn, fmt::format("SET client_min_messages = warning; DROP SCHEMA IF EXISTS \"{}\" CASCADE", name).c_str()));
+            PQfinish(conn);
+        }
+    }
+    auto fresh() -> std::string {
+        std::lock_guard lock(mutex_);
+        names_.push_back(fmt::format("t_{:016x}", eventcore::detail::random_u64()));
+        return names_.back();
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> names_;
+};
+
+template <class Store>
+auto open_store(const std::string& schema, eventcore::postgres::Options options = {}) -> Store {
+    options.schema = schema;
+    auto store = Store::open(server().conninfo, options);
+    if (!store) FAIL(fmt::format("{}", store.error()));
+    return std::move(*store);
+}
+
+void open_accounts(BankStore& store, int accounts, std::int64_t initial) {
+    eventcore::CommandExecutor executor{store};
+    for (int a = 0; a < accounts; ++a)
+        REQUIRE(executor.execute(bank::OpenAccount{bank::id(fmt::format("account-{}", a)), initial}));
+}
+
+/// What must hold of a bank after anything: positions gap-free, versions contiguous, each
+/// transfer whole and written once, money conserved.
+void check_bank(const BankStore& store, int accounts, std::int64_t initial) {
+    const auto log = eventcore::load_log(store).value();
+    std::map<StreamId, std::uint64_t> versions;
+    std::map<eventcore::Uuid, int> events_per_command;
+    for (std::size_t i = 0; i < log.size(); ++i) {
+        REQUIRE(log[i].position == GlobalPosition{i + 1});
+        REQUIRE(log[i].version.value() == ++versions[log[i].stream]);
+        ++events_per_command[log[i].metadata.causation_id];
+        if (std::holds_alternative<bank::MoneyWithdrawn>(log[i].payload)) {
+            REQUIRE(i + 1 < log.size());
+            REQUIRE(log[i + 1].metadata.causation_id == log[i].metadata.causation_id);
+        }
+    }
+    for (const auto& [command, count] : events_per_command) REQUIRE((count == 1 || count == 2));
+    std::int64_t total = 0;
+    for (int a = 0; a < accounts; ++a) total += bank::balance(store, bank::id(fmt::format("account-{}", a)));
+    CHECK(total == accounts * initial);
+}
+
+auto reported_commits(const std::string& output) -> std::vector<eventcore::Uuid> {
+    std::vector<eventcore::Uuid> ids;
+    std::istringstream lines(output);
+    std::string tag;
+    std::string id;
+    while (lines >> tag >> id) {
+        if (tag == "C") ids.push_back(eventcore::Uuid::parse(id).value());
+    }
+    return ids;
+}
+
+auto password_of(const std::string& conninfo) -> std::string {
+    const auto at = conninfo.find("password=");
+    REQUIRE(at != std::string::npos);
+    const auto end = conninfo.find(' ', at);
+    return conninfo.substr(at + 9, end - at - 9);
+}
+
+} // namespace
+
+TEST_CASE("the PostgreSQL store keeps the store contract", "[postgres][contract]") {
+    Schemas schemas;
+    testing_support::check_store_contract(ContractHarness<ContractStore>{
+        .make = [&] { return std::make_unique<ContractStore>(open_store<ContractStore>(schemas.fresh())); },
+        .corrupt_payload = [](ContractStore& store, const StreamId& stream, StreamVersion version) {
+            raw_sql(fmt::format("UPDATE \"{}\".events SET payload = '\\x7b22' WHERE stream_id = '{}' AND version = {}",
+                                store.database()->options().schema, stream, version));
+        }});
+}
+
+TEST_CASE("the executor runs bank transfers on PostgreSQL", "[postgres]") {
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh());
+    eventcore::CommandExecutor executor{store};
+    REQUIRE(executor.execute(bank::OpenAccount{bank::id("account-1"), 1000}));
+    REQUIRE(executor.execute(bank::OpenAccount{bank::id("account-2"), 500}));
+    auto r = executor.execute(bank::TransferMoney{bank::id("account-1"), bank::id("account-2"), 300});
+    REQUIRE(r);
+    CHECK(r->events.size() == 2);
+    CHECK(bank::balance(store, bank::id("account-1")) == 700);
+    CHECK(bank::balance(store, bank::id("account-2")) == 800);
+    CHECK(store.database()->stored_schema_version().value() == eventcore::postgres::schema_version);
+}
+
+TEST_CASE("twin executions with one command id commit once", "[postgres]") {
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh());
+    open_accounts(store, 2, 100);
+    eventcore::CommandExecutor executor{store};
+    const eventcore::ExecuteOptions once{.command_id = eventcore::Uuid::v7()};
+    std::vector<std::thread> twins;
+    std::atomic<int> fresh{0};
+    std::atomic<int> duplicates{0};
+    std::atomic<int> errors{0};
+    for (int t = 0; t < 6; ++t) {
+        twins.emplace_back([&] {
+            auto r = executor.execute(bank::TransferMoney{bank::id("account-0"), bank::id("account-1"), 60}, once);
+            if (!r) {
+                ++errors;
+            } else if (r->duplicate) {
+                ++duplicates;
+            } else {
+                ++fresh;
+            }
+        });
+    }
+    for (auto& t : twins) t.join();
+    CHECK(errors == 0);
+    CHECK(fresh == 1);
+    CHECK(duplicates == 5);
+    CHECK(bank::balance(store, bank::id("account-0")) == 40);
+}
+
+TEST_CASE("several processes run transfers on one database: invariants hold", "[postgres][multi-process]") {
+    constexpr int accounts = 5;
+    constexpr int processes = 3;
+    constexpr int transfers = 100;
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    open_accounts(store, accounts, 1000);
+
+    std::vector<std::unique_ptr<testing_support::Child>> workers;
+    for (int p = 0; p < processes; ++p) {
+        workers.push_back(std::make_unique<testing_support::Child>(std::vector<std::string>{
+            EVENTCORE_STORE_WORKER, "postgres", server().conninfo, schema, std::to_string(accounts),
+            std::to_string(transfers), std::to_string(p + 1)}));
+    }
+    std::vector<eventcore::Uuid> committed;
+    for (auto& w : workers) {
+        CHECK(w->wait() == 0);
+        const auto ids = reported_commits(w->output());
+        committed.insert(committed.end(), ids.begin(), ids.end());
+    }
+    CHECK(committed.size() > 0);
+    check_bank(store, accounts, 1000);
+    for (const auto& id : committed) REQUIRE(store.find_commit(id).value().has_value());
+    CHECK(eventcore::load_log(store)->size() == accounts + 2 * committed.size());
+}
+
+TEST_CASE("a live reader sees every event once, in order, while commits finish out of start order",
+          "[postgres][ordering]") {
+    constexpr int accounts = 6;
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema, {.pool_size = 12});
+    open_accounts(store, accounts, 1000);
+    eventcore::CommandExecutor executor{store, {.retry = eventcore::RetryPolicy{.max_attempts = 100,
+                                                                               .initial_delay = std::chrono::microseconds{100},
+                                                                               .max_delay = std::chrono::milliseconds{2}}}};
+    std::atomic<int> finished{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+        writers.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t));
+            std::uniform_int_distribution<int> pick(0, accounts - 1);
+            for (int i = 0; i < 60; ++i) {
+                const int from = pick(rng);
+                const int to = (from + 1 + pick(rng) % (accounts - 1)) % accounts;
+                auto r = executor.execute(bank::TransferMoney{bank::id(fmt::format("account-{}", from)),
+                                                              bank::id(fmt::format("account-{}", to)), 1});
+                if (!r && !r.error().is(ErrorKind::business_rule)) ++failures;
+            }
+            ++finished;
+        });
+    }
+    // Transactions that begin, wait while others start and commit, and only then commit their
+    // own events: they started first and commit last.
+    writers.emplace_back([&] {
+        PGconn* conn = PQconnectdb(server().conninfo.c_str());
+        for (int i = 0; i < 15 && PQstatus(conn) == CONNECTION_OK; ++i) {
+            const auto sql = fmt::format(
+                "BEGIN; SELECT 1; SELECT pg_sleep(0.01); "
+                "SELECT count(*) FROM \"{0}\".append_events(ARRAY['slow-{1}'], ARRAY[0]::int2[], ARRAY[0]::int8[], "
+                "ARRAY[true], ARRAY[1, 1], ARRAY['MoneyDeposited', 'MoneyDeposited'], "
+                "ARRAY[convert_to('{{\"amount\":1}}', 'UTF8'), convert_to('{{\"amount\":2}}', 'UTF8')], "
+                "ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[gen_random_uuid(), gen_random_uuid()], "
+                "ARRAY['{2}'::uuid, '{2}'::uuid], ARRAY['Slow', 'Slow'], ARRAY[NULL, NULL]::text[], NULL); "
+                "SELECT pg_sleep(0.02); COMMIT;",
+                schema, i % 3, eventcore::Uuid::v7());
+            PGresult* r = PQexec(conn, sql.c_str());
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) ++failures;
+            PQclear(r);
+        }
+        PQfinish(conn);
+        ++finished;
+    });
+
+    // The reader tails the log in small pages, as a subscription would, until everyone is done
+    // and it has caught up.
+    std::vector<eventcore::RecordedEvent<bank::BankEvent>> seen;
+    GlobalPosition after{};
+    for (;;) {
+        const bool everyone_done = finished == static_cast<int>(writers.size());
+        auto page = store.read_all(eventcore::LogQuery{.after = after, .limit = 5},
+                                   [&](const auto& e) { seen.push_back(e); });
+        REQUIRE(page);
+        after = page->last;
+        if (everyone_done && page->count == 0 && after == page->head) break;
+    }
+    for (auto& w : writers) w.join();
+    CHECK(failures == 0);
+
+    const auto log = eventcore::load_log(store).value();
+    REQUIRE(seen.size() == log.size());
+    std::map<StreamId, std::uint64_t> versions;
+    for (std::size_t i = 0; i < log.size(); ++i) {
+        REQUIRE(seen[i].position == log[i].position); // every event once, in order
+        REQUIRE(seen[i].metadata.event_id == log[i].metadata.event_id);
+        REQUIRE(seen[i].version.value() == ++versions[seen[i].stream]);
+    }
+    check_bank(store, accounts, 1000);
+}
+
+TEST_CASE("a server restart: unavailable while down, working after, nothing lost or doubled",
+          "[postgres][faults]") {
+    constexpr int accounts = 4;
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh(), {.acquire_timeout = std::chrono::milliseconds{2000},
+                                                         .connect_timeout = std::chrono::seconds{2}});
+    open_accounts(store, accounts, 1000);
+    eventcore::CommandExecutor executor{store};
+
+    std::atomic<bool> running{true};
+    std::mutex results_mutex;
+    std::vector<eventcore::Uuid> committed;
+    std::map<ErrorKind, int> errors;
+    std::thread client([&] {
+        std::mt19937 rng(3);
+        std::uniform_int_distribution<int> pick(0, accounts - 1);
+        while (running) {
+            const int from = pick(rng);
+            const int to = (from + 1) % accounts;
+            const auto id = eventcore::Uuid::v7();
+            auto r = executor.execute(bank::TransferMoney{bank::id(fmt::format("account-{}", from)),
+                                                          bank::id(fmt::format("account-{}", to)), 1},
+                                      {.command_id = id});
+            std::lock_guard lock(results_mutex);
+            if (r) {
+                committed.push_back(id);
+            } else {
+                ++errors[r.error().kind()];
+                std::this_thread::sleep_for(std::chrono::milliseconds{20});
+            }
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds{400});
+    REQUIRE(std::system((server().ctl + " stop").c_str()) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds{600});
+    std::size_t committed_while_down = 0;
+    {
+        std::lock_guard lock(results_mutex);
+        committed_while_down = committed.size();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
+    {
+        std::lock_guard lock(results_mutex);
+        CHECK(committed.size() == committed_while_down); // nothing commits while the server is down
+    }
+    REQUIRE(std::system((server().ctl + " start").c_str()) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds{800});
+    running = false;
+    client.join();
+
+    INFO("committed " << committed.size() << ", unavailable " << errors[ErrorKind::store_unavailable]);
+    CHECK(errors[ErrorKind::store_unavailable] > 0);
+    for (const auto& [kind, count] : errors) {
+        INFO(eventcore::to_string(kind));
+        CHECK((kind == ErrorKind::store_unavailable || kind == ErrorKind::business_rule));
+    }
+    CHECK(committed.size() > committed_while_down); // commands work again after the restart
+    check_bank(store, accounts, 1000);
+    for (const auto& id : committed) REQUIRE(store.find_commit(id).value().has_value());
+}
+
+TEST_CASE("bad connections and schemas are clear errors that never show the password", "[postgres][bad-input]") {
+    const auto& conninfo = server().conninfo;
+    const auto password = password_of(conninfo);
+
+    SECTION("a wrong password") {
+        auto wrong = conninfo;
+        wrong.replace(wrong.find(password), password.size(), "not-the-password");
+        auto store = BankStore::open(wrong);
+        REQUIRE_FALSE(store);
+        CHECK(store.error().kind() == ErrorKind::store_unavailable);
+        CHECK_THAT(store.error().message(), Catch::Contains("password authentication failed"));
+        CHECK(store.error().message().find("not-the-password") == std::string::npos);
+        CHECK(store.error().message().find(password) == std::string::npos);
+    }
+    SECTION("an unreachable server") {
+        auto store = BankStore::open(
+            fmt::format("host=127.0.0.1 port=1 user=eventcore password={} dbname=eventcore connect_timeout=2", password));
+        REQUIRE_FALSE(store);
+        CHECK(store.error().kind() == ErrorKind::store_unavailable);
+        CHECK_THAT(store.error().message(), Catch::Contains("127.0.0.1"));
+        CHECK(store.error().message().find(password) == std::string::npos);
+    }
+    SECTION("a schema from a newer eventcore") {
+        Schemas schemas;
+        const auto schema = schemas.fresh();
+        (void)open_store<BankStore>(schema);
+        raw_sql(fmt::format("INSERT INTO \"{}\".schema_version (version) VALUES (99)", schema));
+        auto store = BankStore::open(conninfo, {.schema = schema});
+        REQUIRE_FALSE(store);
+        CHECK(store.error().kind() == ErrorKind::storage);
+        CHECK_THAT(store.error().message(), Catch::Contains("version 99") && Catch::Contains("supports (1)"));
+        CHECK(store.error().message().find(password) == std::string::npos);
+    }
+    SECTION("a schema name that is not a plain identifier") {
+        for (const char* bad : {"", "Upper", "1abc", "a-b", "x\"; DROP TABLE y; --", "pg_catalog"}) {
+            auto store = BankStore::open(conninfo, {.schema = bad});
+            REQUIRE_FALSE(store);
+            CHECK(store.error().kind() == ErrorKind::validation);
+        }
+    }
+    SECTION("a password is removed from what messages show of a connection string") {
+        CHECK(eventcore::postgres::redact("host=db port=5432 user=app password=s3cret dbname=bank") ==
+              "user=app dbname=bank host=db port=5432");
+        CHECK(eventcore::postgres::redact("postgresql://app:s3cret@db:5432/bank").find("s3cret") == std::string::npos);
+    }
+}
+
+TEST_CASE("processes starting together migrate the schema once", "[postgres]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    std::vector<std::thread> openers;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 4; ++t) {
+        openers.emplace_back([&] {
+            auto store = BankStore::open(server().conninfo, {.schema = schema});
+            if (!store) {
+                ++failures;
+                fmt::print(stderr, "{}\n", store.error());
+            }
+        });
+    }
+    for (auto& t : openers) t.join();
+    CHECK(failures == 0);
+    CHECK(raw_sql(fmt::format("SELECT count(*) FROM \"{}\".schema_version", schema)) == "1\n");
+}
