@@ -2,12 +2,14 @@
 // Every transfer is one atomic commit to two streams; conflicting transfers are retried on
 // fresh state; at the end no money has appeared or vanished and the log is whole. Running it
 // again continues from what the file holds. Then it measures commands that read and write
-// 1, 5, 10 and 50 streams.
+// 1, 5, 10 and 50 streams, on PostgreSQL too when a server is given (--postgres CONNINFO, or
+// the EVENTCORE_PG environment variable).
 //
-//   bank_demo [PATH] [--memory] [--accounts N] [--threads N] [--transfers N] [--seed N]
-//             [--latency-samples N]
+//   bank_demo [PATH] [--memory] [--postgres CONNINFO] [--accounts N] [--threads N]
+//             [--transfers N] [--seed N] [--latency-samples N]
 
 #include <eventcore/eventcore.hpp>
+#include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -146,6 +149,7 @@ struct Tally : eventcore::ExecutorObserver {
 struct Settings {
     std::string path = "eventcore-demo.db";
     bool memory = false;
+    std::string postgres; // a connection string: adds PostgreSQL rows to the latency table
     int accounts = 6;
     int threads = 4;
     int transfers = 500; // per thread
@@ -156,13 +160,21 @@ struct Settings {
 auto parse_settings(int argc, char** argv) -> std::optional<Settings> {
     Settings s;
     const auto usage = [] {
-        fmt::print(stderr, "usage: bank_demo [PATH] [--memory] [--accounts N] [--threads N] [--transfers N] "
-                           "[--seed N] [--latency-samples N]\n");
+        fmt::print(stderr, "usage: bank_demo [PATH] [--memory] [--postgres CONNINFO] [--accounts N] [--threads N] "
+                           "[--transfers N] [--seed N] [--latency-samples N]\n");
     };
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--memory") {
             s.memory = true;
+            continue;
+        }
+        if (arg == "--postgres") {
+            if (i + 1 >= argc) {
+                fmt::print(stderr, "bank_demo: --postgres needs a connection string\n");
+                return std::nullopt;
+            }
+            s.postgres = argv[++i];
             continue;
         }
         if (!arg.starts_with("--")) {
@@ -202,8 +214,42 @@ auto percentile(const std::vector<double>& sorted, double p) -> double {
     return sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
+void print_latency_header(const Settings& settings) {
+    fmt::print("\nlatency by streams per command (one thread, {} commands each):\n", settings.latency_samples);
+    fmt::print("{:<10}{:>8}{:>12}{:>12}{:>14}\n", "store", "streams", "p50 (us)", "p99 (us)", "commands/s");
+}
+
+/// The chapter's stream-count table for one store: commands that read and write 1, 5, 10 and
+/// 50 streams, one after the other.
+template <class Executor>
+auto latency_rows(Executor& executor, const Settings& settings, std::string_view label) -> bool {
+    const auto run_id = eventcore::Uuid::v7();
+    for (const int count : {1, 5, 10, 50}) {
+        std::vector<double> samples;
+        const auto began = std::chrono::steady_clock::now();
+        for (int i = 0; i < settings.latency_samples; ++i) {
+            // Ten sets of streams per size, so streams grow as they would in use.
+            const auto name = [&](int s) { return fmt::format("latency-{}-{}-{}-{}", run_id, count, i % 10, s); };
+            TouchStreams cmd{StreamId(name(0)), {}, static_cast<std::uint32_t>(i)};
+            for (int s = 1; s < count; ++s) cmd.others.push_back(name(s));
+            const auto t0 = std::chrono::steady_clock::now();
+            auto r = executor.execute(cmd);
+            samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            if (!r) {
+                fmt::print(stderr, "latency command failed: {}\n", r.error());
+                return false;
+            }
+        }
+        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        std::ranges::sort(samples);
+        fmt::print("{:<10}{:>8}{:>12.1f}{:>12.1f}{:>14.0f}\n", label, count, percentile(samples, 0.5),
+                   percentile(samples, 0.99), static_cast<double>(samples.size()) / took);
+    }
+    return true;
+}
+
 template <class Store>
-auto run(Store& store, const Settings& settings) -> int {
+auto run(Store& store, const Settings& settings, std::string_view label) -> int {
     constexpr std::int64_t initial_balance = 1000;
     auto tally = std::make_shared<Tally>();
     eventcore::CommandExecutor executor{
@@ -309,52 +355,48 @@ auto run(Store& store, const Settings& settings) -> int {
     sound = sound && total == opened_with && log_whole;
 
     if (settings.latency_samples > 0) {
-        fmt::print("\nlatency by streams per command (one thread, {} commands each):\n", settings.latency_samples);
-        fmt::print("{:>8}{:>12}{:>12}{:>14}\n", "streams", "p50 (us)", "p99 (us)", "commands/s");
-        const auto run_id = eventcore::Uuid::v7();
-        for (const int count : {1, 5, 10, 50}) {
-            std::vector<double> samples;
-            const auto began = std::chrono::steady_clock::now();
-            for (int i = 0; i < settings.latency_samples; ++i) {
-                // Ten sets of streams per size, so streams grow as they would in use.
-                TouchStreams cmd{StreamId(fmt::format("latency-{}-{}-{}-0", run_id, count, i % 10)), {},
-                                 static_cast<std::uint32_t>(i)};
-                for (int s = 1; s < count; ++s) cmd.others.push_back(fmt::format("latency-{}-{}-{}-{}", run_id, count, i % 10, s));
-                const auto t0 = std::chrono::steady_clock::now();
-                auto r = executor.execute(cmd);
-                samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-                if (!r) {
-                    fmt::print(stderr, "latency command failed: {}\n", r.error());
-                    return 1;
-                }
-            }
-            const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-            std::ranges::sort(samples);
-            fmt::print("{:>8}{:>12.1f}{:>12.1f}{:>14.0f}\n", count, percentile(samples, 0.5), percentile(samples, 0.99),
-                       static_cast<double>(samples.size()) / took);
-        }
+        print_latency_header(settings);
+        if (!latency_rows(executor, settings, label)) return 1;
     }
     return sound ? 0 : 1;
+}
+
+/// The PostgreSQL rows of the latency table, when a server is configured.
+auto postgres_rows(const Settings& settings) -> int {
+    auto store = eventcore::PostgresEventStore<BankEvent>::open(settings.postgres, {.schema = "eventcore_demo"});
+    if (!store) {
+        fmt::print(stderr, "bank_demo: {}\n", store.error());
+        return 1;
+    }
+    eventcore::CommandExecutor executor{*store};
+    return latency_rows(executor, settings, "postgres") ? 0 : 1;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    const auto settings = parse_settings(argc, argv);
+    auto settings = parse_settings(argc, argv);
     if (!settings) return 2;
+    if (settings->postgres.empty()) {
+        if (const char* pg = std::getenv("EVENTCORE_PG")) settings->postgres = pg;
+    }
+    int status = 0;
     if (settings->memory) {
         fmt::print("eventcore bank demo on the in-memory store\n");
         eventcore::InMemoryEventStore<BankEvent> store;
-        return run(store, *settings);
+        status = run(store, *settings, "memory");
+    } else {
+        auto store = eventcore::SqliteEventStore<BankEvent>::open(settings->path);
+        if (!store) {
+            fmt::print(stderr, "bank_demo: {}\n", store.error());
+            return 1;
+        }
+        std::error_code ec;
+        const auto absolute = std::filesystem::absolute(settings->path, ec);
+        fmt::print("eventcore bank demo on SQLite file {} (synchronous = full; {} events already there)\n",
+                   ec ? settings->path : absolute.string(), store->head().value());
+        status = run(*store, *settings, "sqlite");
     }
-    auto store = eventcore::SqliteEventStore<BankEvent>::open(settings->path);
-    if (!store) {
-        fmt::print(stderr, "bank_demo: {}\n", store.error());
-        return 1;
-    }
-    std::error_code ec;
-    const auto absolute = std::filesystem::absolute(settings->path, ec);
-    fmt::print("eventcore bank demo on SQLite file {} (synchronous = full; {} events already there)\n",
-               ec ? settings->path : absolute.string(), store->head().value());
-    return run(*store, *settings);
+    if (status == 0 && !settings->postgres.empty() && settings->latency_samples > 0) status = postgres_rows(*settings);
+    return status;
 }
