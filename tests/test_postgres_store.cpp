@@ -421,6 +421,31 @@ TEST_CASE("bad connections and schemas are clear errors that never show the pass
     }
 }
 
+TEST_CASE("a waiting reader wakes when a commit lands (LISTEN/NOTIFY)", "[postgres]") {
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh());
+    auto& db = *store.database();
+    // Nothing to wait for: the timeout passes and the head is unchanged.
+    auto idle = db.wait_for_events(GlobalPosition{0}, std::chrono::milliseconds{50});
+    REQUIRE(idle);
+    CHECK(*idle == GlobalPosition{0});
+
+    std::thread committer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+        (void)eventcore::append_to_stream(store, bank::id("account-0"), ExpectedVersion::any(),
+                                          {bank::AccountOpened{1}});
+    });
+    const auto started = std::chrono::steady_clock::now();
+    auto woken = db.wait_for_events(GlobalPosition{0}, std::chrono::seconds{30});
+    const auto waited = std::chrono::steady_clock::now() - started;
+    committer.join();
+    REQUIRE(woken);
+    CHECK(*woken == GlobalPosition{1});
+    CHECK(waited < std::chrono::seconds{30}); // woken by the commit, not by the timeout
+    // Already past `after`: returns at once.
+    CHECK(db.wait_for_events(GlobalPosition{0}, std::chrono::seconds{30}).value() == GlobalPosition{1});
+}
+
 TEST_CASE("processes starting together migrate the schema once", "[postgres]") {
     Schemas schemas;
     const auto schema = schemas.fresh();

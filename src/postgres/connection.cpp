@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace eventcore::postgres::detail {
@@ -195,6 +198,32 @@ auto Connection::run(const std::string& sql, std::string_view doing) -> Result<v
     }
     PQclear(result);
     return {};
+}
+
+auto Connection::wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool> {
+    const auto lost = [&] { return fail(failure(nullptr, Phase::read, "waiting for new events")); };
+    const auto take = [&] {
+        bool any = false;
+        while (PGnotify* n = PQnotifies(conn_)) {
+            PQfreemem(n);
+            any = true;
+        }
+        return any;
+    };
+    if (PQconsumeInput(conn_) == 0) return lost();
+    if (take()) return true;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd fd{PQsocket(conn_), POLLIN, 0};
+        const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno != EINTR) return lost();
+        if (ready > 0) {
+            if (PQconsumeInput(conn_) == 0) return lost();
+            if (take()) return true;
+        }
+    }
 }
 
 } // namespace eventcore::postgres::detail

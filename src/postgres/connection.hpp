@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -138,6 +139,10 @@ public:
     [[nodiscard]] auto run(const std::string& sql, std::string_view doing) -> Result<void>;
 
     [[nodiscard]] auto broken() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
+
+    /// Waits up to `timeout` for a notification on a channel this connection listens to;
+    /// whether one came.
+    [[nodiscard]] auto wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool>;
 
 private:
     Connection(PGconn* conn, std::string target) : conn_(conn), target_(std::move(target)) {}

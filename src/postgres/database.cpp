@@ -206,6 +206,10 @@ struct Database::Impl {
     std::string receipt_sql;
     std::string head_sql;
 
+    // The connection that LISTENs for commits, shared by waiting readers one at a time.
+    std::mutex listen_mutex;
+    std::unique_ptr<Connection> listener;
+
     std::mutex mutex;
     std::condition_variable available;
     std::vector<std::unique_ptr<Connection>> idle;
@@ -583,6 +587,27 @@ auto Database::head() -> Result<GlobalPosition> {
     auto r = (*c)->query(impl_->head_sql.c_str(), none, Phase::read, "reading the head position");
     if (!r) return fail(std::move(r).error());
     return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+}
+
+auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    std::lock_guard lock(impl_->listen_mutex);
+    if (!impl_->listener || impl_->listener->broken()) {
+        impl_->listener.reset();
+        auto c = impl_->connect();
+        if (!c) return fail(std::move(c).error());
+        if (auto r = (*c)->run(sql("LISTEN {s}", impl_->schema), "listening for commits"); !r)
+            return fail(std::move(r).error());
+        impl_->listener = std::move(*c);
+    }
+    // Listening already, so a commit after this look cannot go unnoticed.
+    auto h = head();
+    if (!h || *h > after) return h;
+    auto woken = impl_->listener->wait_for_notification(timeout);
+    if (!woken) {
+        impl_->listener.reset();
+        return fail(std::move(woken).error());
+    }
+    return head();
 }
 
 } // namespace eventcore::postgres

@@ -68,6 +68,11 @@ public:
     auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
     auto head() -> Result<GlobalPosition>;
 
+    /// Waits until the log holds events after `after`, or `timeout` passes, and returns the
+    /// head. Commits notify listeners (LISTEN/NOTIFY), so a waiting reader wakes when one lands,
+    /// without polling.
+    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
+
     struct Impl;
 
 private:
