@@ -1,6 +1,7 @@
 // A program that uses eventcore the way an application would, built against the installed
 // package only.
 #include <eventcore/eventcore.hpp>
+#include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>
 
 #include <cstdint>
@@ -43,5 +44,8 @@ auto deposit_three_times(Store& store) -> bool {
 int main() {
     eventcore::InMemoryEventStore<Deposited> memory;
     auto sqlite = eventcore::SqliteEventStore<Deposited>::open(":memory:");
-    return sqlite && deposit_three_times(memory) && deposit_three_times(*sqlite) ? 0 : 1;
+    // Links and refuses a bad schema name before connecting: the PostgreSQL component is usable.
+    auto postgres = eventcore::PostgresEventStore<Deposited>::open("", {.schema = "Not Valid"});
+    const bool postgres_refused = !postgres && postgres.error().kind() == eventcore::ErrorKind::validation;
+    return sqlite && postgres_refused && deposit_three_times(memory) && deposit_three_times(*sqlite) ? 0 : 1;
 }
