@@ -29,7 +29,7 @@ using eventcore::StreamVersion;
 using eventcore::testing::ContractEvent;
 using eventcore::testing::ContractHarness;
 
-static_assert(eventcore::EventStore<PostgresEventStore<ContractEvent>>);
+static_assert(eventcore::LiveEventStore<PostgresEventStore<ContractEvent>>);
 
 namespace {
 
@@ -404,7 +404,9 @@ TEST_CASE("bad connections and schemas are clear errors that never show the pass
         auto store = BankStore::open(conninfo, {.schema = schema});
         REQUIRE_FALSE(store);
         CHECK(store.error().kind() == ErrorKind::storage);
-        CHECK_THAT(store.error().message(), Catch::Contains("version 99") && Catch::Contains("supports (1)"));
+        CHECK_THAT(store.error().message(),
+                   Catch::Contains("version 99") &&
+                       Catch::Contains(fmt::format("supports ({})", eventcore::postgres::schema_version)));
         CHECK(store.error().message().find(password) == std::string::npos);
     }
     SECTION("a schema name that is not a plain identifier") {
@@ -462,5 +464,21 @@ TEST_CASE("processes starting together migrate the schema once", "[postgres]") {
     }
     for (auto& t : openers) t.join();
     CHECK(failures == 0);
-    CHECK(raw_sql(fmt::format("SELECT count(*) FROM \"{}\".schema_version", schema)) == "1\n");
+    CHECK(raw_sql(fmt::format("SELECT count(*) FROM \"{}\".schema_version", schema)) ==
+          fmt::format("{}\n", eventcore::postgres::schema_version));
+}
+
+TEST_CASE("an older schema is migrated, keeping its events", "[postgres]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    {
+        auto store = open_store<BankStore>(schema);
+        open_accounts(store, 2, 100);
+    }
+    // Back to schema version 1, as an older eventcore left it.
+    raw_sql(fmt::format("DROP TABLE \"{0}\".checkpoints; DELETE FROM \"{0}\".schema_version WHERE version = 2", schema));
+    auto store = open_store<BankStore>(schema);
+    CHECK(store.database()->stored_schema_version().value() == 2);
+    CHECK(bank::balance(store, bank::id("account-1")) == 100);
+    REQUIRE(store.save_checkpoint("after-migration", GlobalPosition{2}));
 }

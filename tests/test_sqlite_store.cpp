@@ -26,7 +26,7 @@ using eventcore::testing::ContractEvent;
 using eventcore::testing::ContractHarness;
 using testing_support::TempDir;
 
-static_assert(eventcore::EventStore<SqliteEventStore<ContractEvent>>);
+static_assert(eventcore::LiveEventStore<SqliteEventStore<ContractEvent>>);
 
 namespace {
 
@@ -181,8 +181,22 @@ TEST_CASE("a database from a newer eventcore is refused untouched", "[sqlite][ba
     auto store = BankStore::open(path);
     REQUIRE_FALSE(store);
     CHECK(store.error().kind() == ErrorKind::storage);
-    CHECK_THAT(store.error().message(), Catch::Contains("schema version 99") && Catch::Contains("supports (1)"));
+    CHECK_THAT(store.error().message(), Catch::Contains("schema version 99") &&
+                                            Catch::Contains(fmt::format("supports ({})", eventcore::sqlite::schema_version)));
     CHECK(file_bytes(path) == before);
+}
+
+TEST_CASE("an older schema is migrated, keeping its events", "[sqlite]") {
+    TempDir dir;
+    const auto path = dir.file("old.db");
+    open_accounts(path, 2, 100);
+    // Back to schema version 1, as an older eventcore left it.
+    raw_sql(path, "DROP TABLE checkpoints; DELETE FROM eventcore_schema WHERE version = 2");
+    auto store = BankStore::open(path);
+    REQUIRE(store);
+    CHECK(store->database()->stored_schema_version().value() == 2);
+    CHECK(bank::balance(*store, bank::id("account-1")) == 100);
+    REQUIRE(store->save_checkpoint("after-migration", GlobalPosition{2}));
 }
 
 TEST_CASE("a read-only file is refused for writing, and can be read", "[sqlite][bad-input]") {

@@ -6,9 +6,11 @@
 #include <eventcore/metadata.hpp>
 #include <eventcore/recorded_event.hpp>
 #include <eventcore/stream_id.hpp>
+#include <eventcore/stream_pattern.hpp>
 #include <eventcore/uuid.hpp>
 #include <eventcore/version.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <limits>
@@ -100,10 +102,13 @@ struct LogQuery {
     std::string stream_prefix{};
     /// Only events of these type names (see `event_type_name`). Empty: every type.
     std::vector<std::string> event_types{};
+    /// Only events of streams whose whole id matches this glob pattern.
+    std::optional<StreamPattern> stream_pattern{};
 
     /// Whether an event of `stream` and `type` passes the filters.
-    [[nodiscard]] auto matches(std::string_view stream, std::string_view type) const noexcept -> bool {
+    [[nodiscard]] auto matches(std::string_view stream, std::string_view type) const -> bool {
         if (!stream.starts_with(stream_prefix)) return false;
+        if (stream_pattern && !stream_pattern->matches(stream)) return false;
         if (event_types.empty()) return true;
         for (const auto& t : event_types) {
             if (t == type) return true;
@@ -130,6 +135,15 @@ struct EventVisitorArchetype {
     void operator()(const RecordedEvent<E>&) const {}
 };
 } // namespace detail
+
+/// A subscription's or projection's saved place in the log.
+struct Checkpoint {
+    std::string name;
+    GlobalPosition position;
+    Timestamp updated_at{};
+
+    friend auto operator==(const Checkpoint&, const Checkpoint&) -> bool = default;
+};
 
 /// A callable that receives recorded events, one at a time.
 template <class F, class E>
@@ -170,7 +184,41 @@ concept EventStore =
         { cstore.head() } -> std::same_as<Result<GlobalPosition>>;
     };
 
+/// A store that live readers can follow: an `EventStore` that also
+///
+/// 1. `wait_for_events(GlobalPosition after, milliseconds timeout) -> Result<GlobalPosition>`
+///    returns the head as soon as the log holds events after `after` (at once if it already
+///    does), or when `timeout` passes, without busy polling;
+/// 2. `save_checkpoint(name, GlobalPosition) -> Result<void>`,
+///    `load_checkpoint(name) -> Result<optional<GlobalPosition>>`,
+///    `checkpoints() -> Result<vector<Checkpoint>>` and `delete_checkpoint(name) -> Result<bool>`
+///    keep named places in the log, durably where the store is durable.
+template <class S>
+concept LiveEventStore =
+    EventStore<S> && requires(S& store, const S& cstore, GlobalPosition after, std::chrono::milliseconds timeout,
+                              std::string_view name) {
+        { store.wait_for_events(after, timeout) } -> std::same_as<Result<GlobalPosition>>;
+        { store.save_checkpoint(name, after) } -> std::same_as<Result<void>>;
+        { cstore.load_checkpoint(name) } -> std::same_as<Result<std::optional<GlobalPosition>>>;
+        { cstore.checkpoints() } -> std::same_as<Result<std::vector<Checkpoint>>>;
+        { store.delete_checkpoint(name) } -> std::same_as<Result<bool>>;
+    };
+
 namespace detail {
+/// Checks a checkpoint name: 1 to 255 bytes of UTF-8 without control characters.
+[[nodiscard]] inline auto validate_checkpoint_name(std::string_view name) -> Result<void> {
+    if (name.empty() || name.size() > 255)
+        return fail(ErrorKind::validation, "checkpoint names are 1 to 255 bytes long, got {}", name.size());
+    for (std::size_t i = 0; i < name.size();) {
+        const auto c = decode_utf8(name, i);
+        if (!c.valid || is_control(c.code_point))
+            return fail(ErrorKind::validation, "invalid checkpoint name {}: {}", quote_for_message(name),
+                        c.valid ? "it contains a control character" : "it is not valid UTF-8");
+        i += c.length;
+    }
+    return {};
+}
+
 /// Checks the shape of a request before a store takes any lock: ids present, no stream
 /// expected twice, every written stream expected. Returns, for each event, the index of its
 /// stream's expectation.

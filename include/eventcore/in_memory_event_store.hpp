@@ -8,7 +8,12 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
+#include <map>
+#include <string>
+#include <string_view>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -170,6 +175,10 @@ public:
             }
             throw;
         }
+        if (!request.events.empty()) {
+            lock.unlock();
+            changed_.notify_all();
+        }
         return receipt;
     }
 
@@ -183,6 +192,41 @@ public:
     auto head() const -> Result<GlobalPosition> {
         std::shared_lock lock(mutex_);
         return GlobalPosition{log_.size()};
+    }
+
+    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+        std::shared_lock lock(mutex_);
+        changed_.wait_for(lock, timeout, [&] { return log_.size() > after.value(); });
+        return GlobalPosition{log_.size()};
+    }
+
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+        if (auto valid = detail::validate_checkpoint_name(name); !valid) return valid;
+        std::unique_lock lock(mutex_);
+        checkpoints_.insert_or_assign(std::string(name), Checkpoint{std::string(name), position, now()});
+        return {};
+    }
+
+    auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
+        std::shared_lock lock(mutex_);
+        const auto it = checkpoints_.find(name);
+        if (it == checkpoints_.end()) return std::optional<GlobalPosition>{};
+        return std::optional<GlobalPosition>{it->second.position};
+    }
+
+    auto checkpoints() const -> Result<std::vector<Checkpoint>> {
+        std::shared_lock lock(mutex_);
+        std::vector<Checkpoint> all;
+        for (const auto& [name, c] : checkpoints_) all.push_back(c);
+        return all;
+    }
+
+    auto delete_checkpoint(std::string_view name) -> Result<bool> {
+        std::unique_lock lock(mutex_);
+        const auto it = checkpoints_.find(name);
+        if (it == checkpoints_.end()) return false;
+        checkpoints_.erase(it);
+        return true;
     }
 
     /// The number of streams with at least one event.
@@ -230,8 +274,10 @@ private:
     std::deque<Entry> log_; // log_[p - 1] has position p; a deque never moves its elements
     std::unordered_map<StreamId, Stream, StreamIdHash, StreamIdEqual> streams_;
     std::unordered_map<Uuid, CommitReceipt> commits_;
+    std::map<std::string, Checkpoint, std::less<>> checkpoints_;
+    mutable std::condition_variable_any changed_; // notified after each commit that wrote events
 };
 
-static_assert(EventStore<InMemoryEventStore<int>>);
+static_assert(LiveEventStore<InMemoryEventStore<int>>);
 
 } // namespace eventcore

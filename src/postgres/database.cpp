@@ -338,10 +338,12 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     impl->read_all_sql = sql(
         fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 "
                     "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
+                    "AND ($5::text IS NULL OR e.stream_id ~ $5) "
                     "ORDER BY e.position LIMIT $4), "
                     "tail AS (SELECT {0} FROM {{s}}.events e, (SELECT p.position, p.commit_last FROM page p "
                     "ORDER BY p.position DESC LIMIT 1) l WHERE e.position > l.position AND e.position <= l.commit_last "
-                    "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3))) "
+                    "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
+                    "AND ($5::text IS NULL OR e.stream_id ~ $5)) "
                     "SELECT h.position, x.* FROM {{s}}.log_head h LEFT JOIN "
                     "(SELECT * FROM page UNION ALL SELECT * FROM tail) x ON true ORDER BY x.position",
                     event_columns),
@@ -466,6 +468,11 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
         p.array(Oid::text_array, text_array(query.event_types));
     }
     p.int8(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, std::numeric_limits<std::int64_t>::max())));
+    if (query.stream_pattern) {
+        p.text(query.stream_pattern->to_regex());
+    } else {
+        p.null(Oid::text);
+    }
     auto r = (*c)->query(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
     page.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
@@ -599,15 +606,75 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
             return fail(std::move(r).error());
         impl_->listener = std::move(*c);
     }
-    // Listening already, so a commit after this look cannot go unnoticed.
-    auto h = head();
-    if (!h || *h > after) return h;
-    auto woken = impl_->listener->wait_for_notification(timeout);
-    if (!woken) {
-        impl_->listener.reset();
-        return fail(std::move(woken).error());
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        // Listening already, so a commit after this look cannot go unnoticed. A notification
+        // may be older than the look (or for a commit before `after`): look again after each.
+        auto h = head();
+        if (!h || *h > after) return h;
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return h;
+        auto woken = impl_->listener->wait_for_notification(left);
+        if (!woken) {
+            impl_->listener.reset();
+            return fail(std::move(woken).error());
+        }
     }
-    return head();
+}
+
+auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(name);
+    p.int8(static_cast<std::int64_t>(position.value()));
+    auto r = (*c)->query(sql("INSERT INTO {s}.checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) "
+                             "DO UPDATE SET position = excluded.position, updated_at = now() RETURNING 1",
+                             impl_->schema)
+                             .c_str(),
+                         p, Phase::read, "saving a checkpoint");
+    if (!r) return fail(std::move(r).error());
+    return {};
+}
+
+auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(name);
+    auto r = (*c)->query(sql("SELECT position FROM {s}.checkpoints WHERE name = $1", impl_->schema).c_str(), p,
+                         Phase::read, "loading a checkpoint");
+    if (!r) return fail(std::move(r).error());
+    if (r->rows() == 0) return std::optional<GlobalPosition>{};
+    return std::optional<GlobalPosition>{GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))}};
+}
+
+auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params none;
+    auto r = (*c)->query(
+        sql("SELECT name, position, updated_at FROM {s}.checkpoints ORDER BY name COLLATE \"C\"", impl_->schema).c_str(),
+        none, Phase::read, "listing checkpoints");
+    if (!r) return fail(std::move(r).error());
+    std::vector<Checkpoint> all;
+    for (int row = 0; row < r->rows(); ++row)
+        all.push_back({std::string(r->bytes(row, 0)), GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 1))},
+                       r->timestamp(row, 2)});
+    return all;
+}
+
+auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(name);
+    auto r = (*c)->query(sql("DELETE FROM {s}.checkpoints WHERE name = $1 RETURNING 1", impl_->schema).c_str(), p,
+                         Phase::read, "deleting a checkpoint");
+    if (!r) return fail(std::move(r).error());
+    return r->rows() > 0;
 }
 
 } // namespace eventcore::postgres

@@ -191,6 +191,14 @@ BEGIN
 END;
 $fn$;
 )sql",
+    // 2: checkpoints of subscriptions and projections.
+    R"sql(
+CREATE TABLE {s}.checkpoints (
+    name       text        PRIMARY KEY,
+    position   bigint      NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+)sql",
 };
 
 } // namespace eventcore::postgres::detail

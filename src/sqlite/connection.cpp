@@ -32,6 +32,7 @@ auto sql_text(Sql sql) -> std::string {
         return fmt::format("SELECT {} FROM events WHERE position > ?1 "
                            "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) "
                            "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) "
+                           "AND (?4 IS NULL OR stream_id GLOB ?4) "
                            "ORDER BY position",
                            event_columns);
     case Sql::head: return "SELECT coalesce(max(position), 0) FROM events";
@@ -49,6 +50,13 @@ auto sql_text(Sql sql) -> std::string {
         return "INSERT INTO commands (command_id, first_position, event_count, committed_at) VALUES (?1, ?2, ?3, ?4)";
     case Sql::insert_command_stream:
         return "INSERT INTO command_streams (command_id, ordinal, stream_id, version) VALUES (?1, ?2, ?3, ?4)";
+    case Sql::data_version: return "PRAGMA data_version";
+    case Sql::save_checkpoint:
+        return "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
+    case Sql::load_checkpoint: return "SELECT position FROM checkpoints WHERE name = ?1";
+    case Sql::list_checkpoints: return "SELECT name, position, updated_at FROM checkpoints ORDER BY name";
+    case Sql::delete_checkpoint: return "DELETE FROM checkpoints WHERE name = ?1";
     case Sql::count: break;
     }
     return {};

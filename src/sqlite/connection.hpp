@@ -37,6 +37,11 @@ enum class Sql : unsigned char {
     insert_event,
     insert_command,
     insert_command_stream,
+    data_version,
+    save_checkpoint,
+    load_checkpoint,
+    list_checkpoints,
+    delete_checkpoint,
     count // not a statement
 };
 

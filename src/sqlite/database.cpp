@@ -64,6 +64,14 @@ CREATE TABLE command_streams (
     PRIMARY KEY (command_id, ordinal)
 ) WITHOUT ROWID;
 )sql",
+    // 2: checkpoints of subscriptions and projections.
+    R"sql(
+CREATE TABLE checkpoints (
+    name       TEXT    PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(migrations) == schema_version);
 
@@ -177,6 +185,16 @@ struct Database::Impl {
         Impl* impl_;
         std::unique_ptr<Connection> connection_;
     };
+
+    /// A connection of its own that waiting readers ask whether other processes committed.
+    std::mutex watcher_mutex;
+    std::unique_ptr<Connection> watcher;
+    std::int64_t watched_version = -1;
+
+    /// Waiting readers sleep here; commits of this process wake them.
+    std::mutex commits_mutex;
+    std::condition_variable committed;
+    std::uint64_t local_commits = 0;
 
     /// Writers of this process take turns here before asking SQLite for the write lock, so they
     /// queue without sleeping; SQLite's busy handling is left to contention between processes.
@@ -466,6 +484,13 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
         types = json_string_array(query.event_types);
         stmt->bind(3, std::string_view(types));
     }
+    std::string glob;
+    if (query.stream_pattern) {
+        glob = query.stream_pattern->to_sqlite_glob();
+        stmt->bind(4, std::string_view(glob));
+    } else {
+        stmt->bind_null(4);
+    }
 
     StoredEvent event;
     GlobalPosition commit_last{};
@@ -652,6 +677,13 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
         }
     }
     if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    if (!events.empty()) {
+        {
+            std::lock_guard lock(impl_->commits_mutex);
+            ++impl_->local_commits;
+        }
+        impl_->committed.notify_all();
+    }
     return receipt;
 }
 
@@ -674,6 +706,85 @@ auto Database::head() -> Result<GlobalPosition> {
     const int rc = stmt->step();
     if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
     return GlobalPosition{stmt->uint64(0)};
+}
+
+auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto h = head();
+        if (!h || *h > after) return h;
+        {
+            // Commits of this process wake us at once.
+            std::unique_lock lock(impl_->commits_mutex);
+            const std::uint64_t local = impl_->local_commits;
+            const auto slice = std::min(deadline, std::chrono::steady_clock::now() + impl_->options.change_poll_interval);
+            if (impl_->committed.wait_until(lock, slice, [&] { return impl_->local_commits != local; })) continue;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return head();
+        if (impl_->capacity == 1 && impl_->path == memory_path) continue; // no other process can commit
+        // Other processes: PRAGMA data_version changes on a connection when any other
+        // connection has committed since it last asked, without reading a table.
+        std::lock_guard watch(impl_->watcher_mutex);
+        if (!impl_->watcher) {
+            auto c = impl_->connect();
+            if (!c) return fail(std::move(c).error());
+            impl_->watcher = std::move(*c);
+        }
+        auto stmt = impl_->watcher->use(Sql::data_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(*impl_->watcher, rc, "checking for commits");
+        const auto version = stmt->int64(0);
+        if (version == impl_->watched_version) continue;
+        impl_->watched_version = version;
+    }
+}
+
+auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(Sql::save_checkpoint);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, name);
+    stmt->bind(2, position.value());
+    stmt->bind(3, micros(now()));
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "saving a checkpoint");
+    return {};
+}
+
+auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(Sql::load_checkpoint);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, name);
+    const int rc = stmt->step();
+    if (rc == SQLITE_DONE) return std::optional<GlobalPosition>{};
+    if (rc != SQLITE_ROW) return step_error(**c, rc, "loading a checkpoint");
+    return std::optional<GlobalPosition>{GlobalPosition{stmt->uint64(0)}};
+}
+
+auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(Sql::list_checkpoints);
+    if (!stmt) return fail(std::move(stmt).error());
+    std::vector<Checkpoint> all;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW)
+        all.push_back({std::string(stmt->text(0)), GlobalPosition{stmt->uint64(1)}, timestamp(stmt->int64(2))});
+    if (rc != SQLITE_DONE) return step_error(**c, rc, "listing checkpoints");
+    return all;
+}
+
+auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(Sql::delete_checkpoint);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, name);
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "deleting a checkpoint");
+    return sqlite3_changes((*c)->handle()) > 0;
 }
 
 } // namespace eventcore::sqlite

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <memory>
+#include <string_view>
 #include <optional>
 #include <span>
 #include <utility>
@@ -66,6 +68,18 @@ public:
     }
 
     auto head() const -> Result<GlobalPosition> { return core_->head(); }
+
+    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+        return core_->wait_for_events(after, timeout);
+    }
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+        return core_->save_checkpoint(name, position);
+    }
+    auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
+        return core_->load_checkpoint(name);
+    }
+    auto checkpoints() const -> Result<std::vector<Checkpoint>> { return core_->checkpoints(); }
+    auto delete_checkpoint(std::string_view name) -> Result<bool> { return core_->delete_checkpoint(name); }
 
 protected:
     [[nodiscard]] auto core() const noexcept -> const std::shared_ptr<Core>& { return core_; }

@@ -31,7 +31,7 @@ struct Options {
 };
 
 /// The schema version this build writes and reads.
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;
 
 /// Checks a schema name against the rule of `Options::schema`.
 [[nodiscard]] auto validate_schema_name(std::string_view name) -> Result<void>;
@@ -72,6 +72,11 @@ public:
     /// head. Commits notify listeners (LISTEN/NOTIFY), so a waiting reader wakes when one lands,
     /// without polling.
     auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
+
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>;
+    auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
+    auto checkpoints() -> Result<std::vector<Checkpoint>>;
+    auto delete_checkpoint(std::string_view name) -> Result<bool>;
 
     struct Impl;
 

@@ -34,10 +34,13 @@ struct Options {
     std::size_t max_connections = 4;
     /// Open without write access: no schema changes, appends fail.
     bool read_only = false;
+    /// How often a waiting reader checks whether another process committed (`PRAGMA
+    /// data_version`, no table read); commits of this process wake it at once.
+    std::chrono::milliseconds change_poll_interval{5};
 };
 
 /// The schema version this build writes and reads.
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;
 
 /// An open SQLite event database: a pool of connections to one file, shared by threads (and,
 /// through the file, by processes). See `SqliteEventStore` for the typed interface.
@@ -66,6 +69,14 @@ public:
                 std::optional<Uuid> command_id) -> Result<CommitReceipt>;
     auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
     auto head() -> Result<GlobalPosition>;
+
+    /// Waits until the log holds events after `after`, or `timeout` passes; returns the head.
+    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
+
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>;
+    auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
+    auto checkpoints() -> Result<std::vector<Checkpoint>>;
+    auto delete_checkpoint(std::string_view name) -> Result<bool>;
 
     struct Impl;
 

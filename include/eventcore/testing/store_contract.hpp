@@ -26,6 +26,7 @@
 #include <fmt/ranges.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -531,9 +532,70 @@ void snapshots_never_hold_half_a_commit(const ContractHarness<S>&, S& store) {
     expect(torn == 0, "{} of {} snapshots held half a commit", torn.load(), reads);
 }
 
+template <class S>
+void filters_by_stream_pattern(const ContractHarness<S>&, S& store) {
+    for (const char* s : {"order-1", "order-22", "order-x", "orders", "cart-1"})
+        ok(append(store, s, ExpectedVersion::any(), {Opened{s}}), "appending");
+    const auto names = [&](std::string_view pattern) {
+        std::vector<std::string> out;
+        const auto query = LogQuery{.stream_pattern = StreamPattern::parse(pattern).value()};
+        for (const auto& e : log_of(store, query)) out.push_back(e.stream.str());
+        return out;
+    };
+    expect(names("order-?") == std::vector<std::string>{"order-1", "order-x"}, "'order-?' matched {}",
+           fmt::join(names("order-?"), ", "));
+    expect(names("order-*") == std::vector<std::string>{"order-1", "order-22", "order-x"}, "'order-*' matched {}",
+           fmt::join(names("order-*"), ", "));
+    expect(names("order-[0-9]*") == std::vector<std::string>{"order-1", "order-22"}, "'order-[0-9]*' matched {}",
+           fmt::join(names("order-[0-9]*"), ", "));
+    expect(names("*-[!0-9]") == std::vector<std::string>{"order-x"}, "'*-[!0-9]' matched {}",
+           fmt::join(names("*-[!0-9]"), ", "));
+    expect(names("order") .empty(), "a pattern must match the whole stream id");
+}
+
+template <class S>
+void waits_for_events(const ContractHarness<S>&, S& store) {
+    const auto idle = ok(store.wait_for_events(GlobalPosition{0}, std::chrono::milliseconds{30}), "waiting idle");
+    expect(idle == GlobalPosition{0}, "waiting on an empty store returned head {}", idle);
+    ok(append(store, "w", ExpectedVersion::any(), {Opened{"w"}}), "appending");
+    const auto at_once = ok(store.wait_for_events(GlobalPosition{0}, std::chrono::seconds{30}), "waiting behind");
+    expect(at_once == GlobalPosition{1}, "waiting behind the head returned {}", at_once);
+
+    std::thread writer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        (void)append(store, "w", ExpectedVersion::any(), {Changed{1}});
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const auto woken = store.wait_for_events(GlobalPosition{1}, std::chrono::seconds{30});
+    const auto waited = std::chrono::steady_clock::now() - started;
+    writer.join();
+    expect(woken.has_value() && *woken == GlobalPosition{2}, "a waiting reader was not woken by a commit: {}",
+           woken ? fmt::format("head {}", *woken) : fmt::format("{}", woken.error()));
+    expect(waited < std::chrono::seconds{30}, "the waiting reader slept through the commit to its timeout");
+}
+
+template <class S>
+void keeps_checkpoints(const ContractHarness<S>&, S& store) {
+    expect(!ok(store.load_checkpoint("balances"), "loading").has_value(), "an unsaved checkpoint was found");
+    ok(store.save_checkpoint("balances", GlobalPosition{7}), "saving");
+    ok(store.save_checkpoint("audit", GlobalPosition{3}), "saving");
+    ok(store.save_checkpoint("balances", GlobalPosition{9}), "overwriting");
+    const auto loaded = ok(store.load_checkpoint("balances"), "loading");
+    expect(loaded == GlobalPosition{9}, "checkpoint 'balances' reads back as {}", loaded.value_or(GlobalPosition{}));
+    const auto all = ok(store.checkpoints(), "listing");
+    expect(all.size() == 2 && all[0].name == "audit" && all[1].name == "balances" && all[1].position == GlobalPosition{9},
+           "checkpoints are not listed by name with their positions");
+    expect(ok(store.delete_checkpoint("audit"), "deleting"), "deleting a checkpoint reported nothing deleted");
+    expect(!ok(store.delete_checkpoint("audit"), "deleting again"), "deleting twice reported a deletion");
+    expect(!ok(store.load_checkpoint("audit"), "loading").has_value(), "a deleted checkpoint was found");
+    const auto bad = store.save_checkpoint(std::string("bad\x01name"), GlobalPosition{1});
+    expect(!bad && bad.error().kind() == ErrorKind::validation, "a checkpoint name with a control character was accepted");
+}
+
 } // namespace detail
 
-/// Every case of the store contract, in a stable order.
+/// Every case of the store contract, in a stable order; stores that live readers can follow
+/// (`LiveEventStore`) also get the cases for waiting and checkpoints.
 template <class S>
     requires EventStore<S> && std::same_as<typename S::event_type, ContractEvent>
 auto store_contract() -> std::vector<ContractCase<S>> {
@@ -541,7 +603,7 @@ auto store_contract() -> std::vector<ContractCase<S>> {
     const auto make = [](std::string name, void (*body)(H, S&)) {
         return ContractCase<S>{std::move(name), [body](H h) { return detail::run_case<S>(h, body); }};
     };
-    return {
+    std::vector<ContractCase<S>> cases{
         make("appended events read back", detail::round_trip<S>),
         make("an unknown stream reads as empty at version 0", detail::unknown_stream_is_empty<S>),
         make("a stale expected version is a conflict naming stream, expected and actual",
@@ -564,7 +626,13 @@ auto store_contract() -> std::vector<ContractCase<S>> {
         make("malformed commits are refused", detail::malformed_commits_are_refused<S>),
         make("concurrent writers: one winner per version", detail::concurrent_writers_one_winner_per_version<S>),
         make("a snapshot never holds half a commit", detail::snapshots_never_hold_half_a_commit<S>),
+        make("the log filters by stream glob pattern", detail::filters_by_stream_pattern<S>),
     };
+    if constexpr (LiveEventStore<S>) {
+        cases.push_back(make("a waiting reader wakes when a commit lands", detail::waits_for_events<S>));
+        cases.push_back(make("checkpoints are saved, listed and deleted", detail::keeps_checkpoints<S>));
+    }
+    return cases;
 }
 
 } // namespace eventcore::testing

@@ -1,0 +1,226 @@
+#pragma once
+/// \file
+/// `StreamPattern`: glob patterns over stream ids, for subscriptions and log reads.
+
+#include <eventcore/detail/utf8.hpp>
+#include <eventcore/error.hpp>
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventcore {
+
+/// A glob pattern matched against whole stream ids: `*` matches any run of characters (none
+/// included), `?` exactly one character, `[abc]` one of a set, `[a-z]` one of a range, and
+/// `[!abc]` or `[^abc]` one character not in the set. These characters cannot occur in stream
+/// ids, so a pattern never has to escape them; every other character matches itself.
+///
+/// \code
+/// auto orders = eventcore::StreamPattern::parse("order-*").value();
+/// assert(orders.matches("order-17") && !orders.matches("orders"));
+/// auto sharded = eventcore::StreamPattern::parse("account-[0-4]?").value();
+/// \endcode
+class StreamPattern {
+public:
+    /// Checks the syntax: every `[` is closed, no class is empty, ranges go upwards, and the
+    /// text is valid UTF-8.
+    [[nodiscard]] static auto parse(std::string_view text) -> Result<StreamPattern> {
+        StreamPattern p;
+        p.text_ = text;
+        const auto bad = [&](std::string_view why) {
+            return fail(ErrorKind::validation, "invalid stream pattern {}: {}", detail::quote_for_message(text), why);
+        };
+        if (text.empty()) return bad("it is empty");
+        std::size_t i = 0;
+        while (i < text.size()) {
+            const auto c = detail::decode_utf8(text, i);
+            if (!c.valid) return bad("it is not valid UTF-8");
+            i += c.length;
+            if (c.code_point == U'*') {
+                p.tokens_.push_back({Token::Kind::star, {}, false});
+            } else if (c.code_point == U'?') {
+                p.tokens_.push_back({Token::Kind::any, {}, false});
+            } else if (c.code_point == U']') {
+                return bad("']' without '['");
+            } else if (c.code_point == U'[') {
+                Token t{Token::Kind::set, {}, false};
+                if (i < text.size() && (text[i] == '!' || text[i] == '^')) {
+                    t.negated = true;
+                    ++i;
+                }
+                bool closed = false;
+                while (i < text.size()) {
+                    const auto lo = detail::decode_utf8(text, i);
+                    if (!lo.valid) return bad("it is not valid UTF-8");
+                    if (lo.code_point == U']' && !t.ranges.empty()) {
+                        i += lo.length;
+                        closed = true;
+                        break;
+                    }
+                    i += lo.length;
+                    char32_t hi = lo.code_point;
+                    if (i + 1 < text.size() && text[i] == '-' && text[i + 1] != ']') {
+                        const auto h = detail::decode_utf8(text, i + 1);
+                        if (!h.valid) return bad("it is not valid UTF-8");
+                        hi = h.code_point;
+                        i += 1 + h.length;
+                        if (hi < lo.code_point) return bad("a range in [...] goes downwards");
+                    }
+                    t.ranges.push_back({lo.code_point, hi});
+                }
+                if (!closed) return bad(t.ranges.empty() ? "'[' opens an empty set" : "'[' is never closed");
+                p.tokens_.push_back(std::move(t));
+            } else {
+                if (!p.tokens_.empty() && p.tokens_.back().kind == Token::Kind::literal) {
+                    p.tokens_.back().literal.append(text.substr(i - c.length, c.length));
+                } else {
+                    p.tokens_.push_back({Token::Kind::literal, {}, false, std::string(text.substr(i - c.length, c.length))});
+                }
+            }
+        }
+        return p;
+    }
+
+    [[nodiscard]] auto text() const noexcept -> const std::string& { return text_; }
+
+    /// Whether the whole of `stream` matches.
+    [[nodiscard]] auto matches(std::string_view stream) const -> bool { return match(0, stream); }
+
+    /// The same pattern for SQLite's GLOB operator.
+    [[nodiscard]] auto to_sqlite_glob() const -> std::string {
+        std::string out;
+        for (const auto& t : tokens_) {
+            switch (t.kind) {
+            case Token::Kind::literal: out += t.literal; break;
+            case Token::Kind::star: out += '*'; break;
+            case Token::Kind::any: out += '?'; break;
+            case Token::Kind::set: out += set_text(t, '^'); break;
+            }
+        }
+        return out;
+    }
+
+    /// The same pattern as an anchored POSIX regular expression, for PostgreSQL's `~`.
+    [[nodiscard]] auto to_regex() const -> std::string {
+        std::string out = "^";
+        for (const auto& t : tokens_) {
+            switch (t.kind) {
+            case Token::Kind::literal:
+                for (const char c : t.literal) {
+                    if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) out += '\\';
+                    out += c;
+                }
+                break;
+            case Token::Kind::star: out += ".*"; break;
+            case Token::Kind::any: out += '.'; break;
+            case Token::Kind::set: {
+                // Inside a bracket expression only ], ^, - and \ are special: put each where it
+                // means itself.
+                std::string body;
+                bool close = false;
+                bool dash = false;
+                for (const auto& [lo, hi] : t.ranges) {
+                    if (lo == hi && lo == U']') {
+                        close = true;
+                    } else if (lo == hi && lo == U'-') {
+                        dash = true;
+                    } else {
+                        body += escape_in_brackets(lo);
+                        if (hi != lo) body += '-' + escape_in_brackets(hi);
+                    }
+                }
+                out += '[';
+                if (t.negated) out += '^';
+                if (close) out += ']';
+                out += body;
+                if (dash) out += '-';
+                out += ']';
+                break;
+            }
+            }
+        }
+        return out + '$';
+    }
+
+private:
+    struct Token {
+        enum class Kind : unsigned char { literal, star, any, set };
+        Kind kind;
+        std::vector<std::pair<char32_t, char32_t>> ranges;
+        bool negated = false;
+        std::string literal{};
+    };
+
+    auto match(std::size_t token, std::string_view s) const -> bool {
+        if (token == tokens_.size()) return s.empty();
+        const Token& t = tokens_[token];
+        switch (t.kind) {
+        case Token::Kind::literal:
+            return s.starts_with(t.literal) && match(token + 1, s.substr(t.literal.size()));
+        case Token::Kind::star:
+            for (std::size_t i = 0;; i += next_length(s, i)) {
+                if (match(token + 1, s.substr(i))) return true;
+                if (i >= s.size()) return false;
+            }
+        case Token::Kind::any:
+            return !s.empty() && match(token + 1, s.substr(next_length(s, 0)));
+        case Token::Kind::set: {
+            if (s.empty()) return false;
+            const auto c = detail::decode_utf8(s, 0);
+            bool in = false;
+            for (const auto& [lo, hi] : t.ranges) in = in || (c.code_point >= lo && c.code_point <= hi);
+            return in != t.negated && match(token + 1, s.substr(c.length));
+        }
+        }
+        return false;
+    }
+
+    static auto next_length(std::string_view s, std::size_t i) -> std::size_t {
+        if (i >= s.size()) return 1;
+        const auto c = detail::decode_utf8(s, i);
+        return c.valid ? c.length : 1;
+    }
+
+    static auto utf8(char32_t cp) -> std::string {
+        std::string out;
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        return out;
+    }
+
+    static auto escape_in_brackets(char32_t cp) -> std::string {
+        if (cp == U'\\' || cp == U'^' || cp == U'[') return "\\" + utf8(cp);
+        return utf8(cp);
+    }
+
+    static auto set_text(const Token& t, char negation) -> std::string {
+        std::string out = "[";
+        if (t.negated) out += negation;
+        for (const auto& [lo, hi] : t.ranges) {
+            out += utf8(lo);
+            if (hi != lo) out += '-' + utf8(hi);
+        }
+        return out + ']';
+    }
+
+    std::string text_;
+    std::vector<Token> tokens_;
+};
+
+} // namespace eventcore
