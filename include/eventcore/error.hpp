@@ -35,6 +35,7 @@ enum class ErrorKind : unsigned char {
     in_doubt,              ///< the connection was lost during a commit: it may or may not have landed
     timeout,               ///< the call's deadline passed
     storage,               ///< the store failed (I/O, corruption, constraint, unexpected schema)
+    projection,            ///< a projector failed on an event; see `stream()` and `version()`
 };
 
 /// The name of a kind, as used in messages: `"version_conflict"`.
@@ -54,6 +55,7 @@ enum class ErrorKind : unsigned char {
     case ErrorKind::in_doubt: return "in_doubt";
     case ErrorKind::timeout: return "timeout";
     case ErrorKind::storage: return "storage";
+    case ErrorKind::projection: return "projection";
     }
     return "unknown";
 }

@@ -18,3 +18,6 @@
 #include <eventcore/stream_set.hpp>
 #include <eventcore/uuid.hpp>
 #include <eventcore/version.hpp>
+#include <eventcore/projection.hpp>
+#include <eventcore/stream_pattern.hpp>
+#include <eventcore/subscription.hpp>

@@ -5,6 +5,7 @@
 #include <eventcore/detail/append_only_list.hpp>
 #include <eventcore/event_store.hpp>
 #include <eventcore/event_type_name.hpp>
+#include <eventcore/projection_lock.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <unordered_map>
@@ -229,6 +231,24 @@ public:
         return true;
     }
 
+    /// The one runner of projection `name`: waits up to `wait` for another runner to let go
+    /// (zero: do not wait), then fails with `timeout` naming the projection.
+    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+        std::unique_lock lock(projection_mutex_);
+        const auto free = [&] { return !running_projections_.contains(name); };
+        if (!projection_released_.wait_for(lock, wait, free)) {
+            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+        }
+        running_projections_.emplace(name);
+        return ProjectionLock([this, key = std::string(name)] {
+            {
+                std::lock_guard relock(projection_mutex_);
+                running_projections_.erase(key);
+            }
+            projection_released_.notify_all();
+        });
+    }
+
     /// The number of streams with at least one event.
     [[nodiscard]] auto stream_count() const -> std::size_t {
         std::shared_lock lock(mutex_);
@@ -276,6 +296,10 @@ private:
     std::unordered_map<Uuid, CommitReceipt> commits_;
     std::map<std::string, Checkpoint, std::less<>> checkpoints_;
     mutable std::condition_variable_any changed_; // notified after each commit that wrote events
+
+    std::mutex projection_mutex_;
+    std::condition_variable projection_released_;
+    std::set<std::string, std::less<>> running_projections_;
 };
 
 static_assert(LiveEventStore<InMemoryEventStore<int>>);

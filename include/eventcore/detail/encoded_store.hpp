@@ -2,11 +2,14 @@
 
 #include <eventcore/codec.hpp>
 #include <eventcore/event_store.hpp>
+#include <eventcore/projection_lock.hpp>
+#include <eventcore/sql_session.hpp>
 #include <eventcore/stored_event.hpp>
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <concepts>
 #include <memory>
 #include <string_view>
 #include <optional>
@@ -80,6 +83,16 @@ public:
     }
     auto checkpoints() const -> Result<std::vector<Checkpoint>> { return core_->checkpoints(); }
     auto delete_checkpoint(std::string_view name) -> Result<bool> { return core_->delete_checkpoint(name); }
+
+    /// Runs `body` in one transaction of the database (see the core's `transaction`).
+    template <std::invocable<SqlSession&> F>
+    auto transaction(F&& body) -> Result<void> {
+        return core_->transaction([&](SqlSession& session) -> Result<void> { return body(session); });
+    }
+
+    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+        return core_->lock_projection(name, wait);
+    }
 
 protected:
     [[nodiscard]] auto core() const noexcept -> const std::shared_ptr<Core>& { return core_; }

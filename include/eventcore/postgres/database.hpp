@@ -3,6 +3,8 @@
 /// `eventcore::postgres::Database`: the compiled, untyped core of `PostgresEventStore`, on libpq.
 /// `<libpq-fe.h>` stays inside the library.
 
+#include <eventcore/projection_lock.hpp>
+#include <eventcore/sql_session.hpp>
 #include <eventcore/stored_event.hpp>
 
 #include <chrono>
@@ -77,6 +79,16 @@ public:
     auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
     auto checkpoints() -> Result<std::vector<Checkpoint>>;
     auto delete_checkpoint(std::string_view name) -> Result<bool>;
+
+    /// Runs `body` in one transaction, committed if it succeeds and rolled back otherwise: for
+    /// read models kept in the same database as the events. A connection lost while committing
+    /// is `in_doubt`.
+    auto transaction(detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
+
+    /// The one runner of projection `name` across processes and machines: a session advisory
+    /// lock, held on a connection of its own until released (or until that connection ends).
+    /// Waits up to `wait`, then fails with `timeout`.
+    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>;
 
     struct Impl;
 

@@ -4,6 +4,8 @@
 /// event type names and payload bytes; the typed store encodes and decodes around it.
 /// `<sqlite3.h>` stays inside the library.
 
+#include <eventcore/projection_lock.hpp>
+#include <eventcore/sql_session.hpp>
 #include <eventcore/stored_event.hpp>
 
 #include <chrono>
@@ -77,6 +79,15 @@ public:
     auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
     auto checkpoints() -> Result<std::vector<Checkpoint>>;
     auto delete_checkpoint(std::string_view name) -> Result<bool>;
+
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed if it succeeds and
+    /// rolled back otherwise: for read models kept in the same file as the events.
+    auto transaction(detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
+
+    /// The one runner of projection `name` across threads and processes: an exclusive lock on a
+    /// byte of the file `<path>-projections.lock` (released when the holder exits, however it
+    /// exits). Waits up to `wait`, then fails with `timeout`.
+    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>;
 
     struct Impl;
 

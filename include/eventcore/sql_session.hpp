@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// `SqlSession`: SQL inside a durable store's transaction, for read models that must move
+/// together with their checkpoint (exactly-once projections).
+
+#include <eventcore/detail/function_ref.hpp>
+#include <eventcore/error.hpp>
+#include <eventcore/version.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace eventcore {
+
+/// A value bound to a statement parameter: NULL, an integer, a floating-point number or text.
+using SqlValue = std::variant<std::nullptr_t, std::int64_t, double, std::string_view>;
+
+/// One row of a query's result.
+class SqlRow {
+public:
+    SqlRow() = default;
+    SqlRow(const SqlRow&) = delete;
+    auto operator=(const SqlRow&) -> SqlRow& = delete;
+
+    [[nodiscard]] virtual auto columns() const -> int = 0;
+    [[nodiscard]] virtual auto is_null(int column) const -> bool = 0;
+    [[nodiscard]] virtual auto integer(int column) const -> std::int64_t = 0;
+    [[nodiscard]] virtual auto real(int column) const -> double = 0;
+    /// Valid while the row is.
+    [[nodiscard]] virtual auto text(int column) const -> std::string_view = 0;
+
+protected:
+    ~SqlRow() = default;
+};
+
+/// A transaction of an SQLite or PostgreSQL store, handed to exactly-once projectors: what they
+/// write here commits or rolls back together with the projection's checkpoint. Statements use
+/// the database's own placeholders (`?1` in SQLite, `$1` in PostgreSQL); values are always bound,
+/// never spliced into the text.
+///
+/// \code
+/// void apply(const eventcore::RecordedEvent<BankEvent>& e, eventcore::SqlSession& sql) {
+///     sql.execute("INSERT INTO balances (account, balance) VALUES (?1, ?2) "
+///                 "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance",
+///                 {e.stream.view(), delta(e.payload)}).value();
+/// }
+/// \endcode
+class SqlSession {
+public:
+    SqlSession() = default;
+    SqlSession(const SqlSession&) = delete;
+    auto operator=(const SqlSession&) -> SqlSession& = delete;
+
+    /// Runs a statement; the number of rows it changed.
+    virtual auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> = 0;
+    auto execute(std::string_view sql, std::initializer_list<SqlValue> params = {}) -> Result<std::int64_t> {
+        return execute(sql, std::span<const SqlValue>(params.begin(), params.size()));
+    }
+
+    /// Runs a query and hands each row to `row`.
+    virtual auto query(std::string_view sql, std::span<const SqlValue> params,
+                       detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> = 0;
+    auto query(std::string_view sql, std::initializer_list<SqlValue> params,
+               detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> {
+        return query(sql, std::span<const SqlValue>(params.begin(), params.size()), row);
+    }
+
+    /// Saves a checkpoint as part of this transaction.
+    virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
+
+    /// Runs `body` so that, if it fails, what it did is undone and the transaction goes on (a
+    /// savepoint): how a projection skips or retries one event inside a batch.
+    virtual auto isolated(detail::FunctionRef<Result<void>()> body) -> Result<void> = 0;
+
+protected:
+    ~SqlSession() = default;
+};
+
+} // namespace eventcore

@@ -1,0 +1,288 @@
+#pragma once
+// Subscription and projection scenarios, run against every store.
+
+#include "bank_projection.hpp"
+
+#include <eventcore/subscription.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <random>
+#include <set>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+namespace testing_support {
+
+using bank::BankEvent;
+using eventcore::ExpectedVersion;
+using eventcore::GlobalPosition;
+using eventcore::StreamId;
+
+template <class Store>
+void open_bank(Store& store, int accounts, std::int64_t initial) {
+    eventcore::CommandExecutor executor{store};
+    for (int a = 0; a < accounts; ++a)
+        REQUIRE(executor.execute(bank::OpenAccount{bank::id(fmt::format("account-{}", a)), initial}));
+}
+
+/// Runs random transfers on `threads` threads; returns how many failed for other reasons than a
+/// business rule.
+template <class Store>
+auto run_transfers(Store& store, int accounts, int threads, int per_thread) -> int {
+    eventcore::CommandExecutor executor{store, {.retry = eventcore::RetryPolicy{.max_attempts = 200,
+                                                                                .initial_delay = std::chrono::microseconds{50},
+                                                                                .max_delay = std::chrono::milliseconds{2}}}};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t) + 11);
+            std::uniform_int_distribution<int> pick(0, accounts - 1);
+            for (int i = 0; i < per_thread; ++i) {
+                const int from = pick(rng);
+                const int to = (from + 1 + pick(rng) % (accounts - 1)) % accounts;
+                auto r = executor.execute(bank::TransferMoney{bank::id(fmt::format("account-{}", from)),
+                                                              bank::id(fmt::format("account-{}", to)), 7});
+                if (!r && !r.error().is(eventcore::ErrorKind::business_rule)) ++failures;
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    return failures;
+}
+
+/// Catch-up in batches that never split a commit, then live delivery, in order, of everything.
+template <class Store>
+void subscription_catches_up_then_follows(Store& store) {
+    open_bank(store, 4, 100); // 4 commits of one event
+    REQUIRE(run_transfers(store, 4, 1, 10) == 0);
+    std::vector<eventcore::RecordedEvent<BankEvent>> seen;
+    std::vector<std::size_t> batch_sizes;
+    bool split = false;
+    eventcore::Subscription subscription{store, {.batch_size = 3}};
+    eventcore::Result<void> ended;
+    std::jthread follower([&](std::stop_token stop) {
+        ended = subscription.run(stop, [&](auto batch) -> eventcore::Result<void> {
+            // A batch ends at the end of a commit: its last event's commit is whole in it.
+            const auto& last = batch.back();
+            if (std::ranges::count(batch, last.metadata.causation_id,
+                                   [](const auto& e) { return e.metadata.causation_id; }) !=
+                (std::holds_alternative<bank::AccountOpened>(last.payload) ? 1 : 2))
+                split = true;
+            batch_sizes.push_back(batch.size());
+            seen.insert(seen.end(), batch.begin(), batch.end());
+            return {};
+        });
+    });
+    // Live: more commits while the follower waits.
+    REQUIRE(run_transfers(store, 4, 2, 15) == 0);
+    const auto head = store.head().value();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (subscription.position() < head && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    follower.request_stop();
+    follower.join(); // run() notices the stop within its check interval
+    REQUIRE(ended);
+
+    const auto log = eventcore::load_log(store).value();
+    REQUIRE(seen.size() == log.size());
+    for (std::size_t i = 0; i < log.size(); ++i) REQUIRE(seen[i].position == log[i].position);
+    CHECK_FALSE(split);
+    CHECK(std::ranges::all_of(batch_sizes, [](std::size_t n) { return n >= 1 && n <= 4; }));
+}
+
+/// A selective subscription moves past any number of events it does not want.
+template <class Store>
+void selective_subscription_makes_progress(Store& store) {
+    for (int i = 0; i < 300; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id(fmt::format("noise-{}", i % 7)), ExpectedVersion::any(),
+                                            {bank::MoneyDeposited{1}}));
+    REQUIRE(eventcore::append_to_stream(store, bank::id("wanted-1"), ExpectedVersion::any(), {bank::MoneyDeposited{5}}));
+    eventcore::Subscription subscription{store, {.stream_pattern = eventcore::StreamPattern::parse("wanted-*").value(),
+                                                 .batch_size = 10}};
+    auto batch = subscription.next();
+    REQUIRE(batch);
+    REQUIRE(batch->size() == 1);
+    CHECK((*batch)[0].stream == bank::id("wanted-1"));
+    CHECK(subscription.position() == GlobalPosition{301});
+    CHECK(subscription.caught_up());
+    auto none = subscription.next(std::chrono::milliseconds{20});
+    REQUIRE(none);
+    CHECK(none->empty());
+}
+
+/// An at-least-once balance projection, fed while transfers run on several threads, equals a
+/// fold of the log; stopped half-way and started again, it resumes from its checkpoint.
+template <class Store>
+void balance_projection_equals_the_fold(Store& store) {
+    constexpr int accounts = 5;
+    open_bank(store, accounts, 1000);
+    bank::BalanceProjector projector;
+    eventcore::ProjectionOptions options{.name = "balances", .stream_prefix = "account-", .batch_size = 50};
+
+    {
+        eventcore::ProjectionRunner runner{store, projector, options};
+        eventcore::Result<eventcore::ProjectionStatus> ran;
+        {
+            std::jthread projecting([&](std::stop_token stop) { ran = runner.run(stop); });
+            REQUIRE(run_transfers(store, accounts, 3, 40) == 0);
+        } // the runner stops half-way through the history it will see
+        REQUIRE(ran);
+    }
+    const auto checkpoint = store.load_checkpoint("balances").value();
+    REQUIRE(checkpoint.has_value());
+
+    REQUIRE(run_transfers(store, accounts, 3, 40) == 0);
+    eventcore::ProjectionRunner again{store, projector, options};
+    const auto lag_before = again.status().value().lag();
+    CHECK(lag_before > 0);
+    auto status = again.catch_up();
+    REQUIRE(status);
+    CHECK(status->lag() == 0);
+    CHECK(status->checkpoint == store.head().value());
+    CHECK(projector.snapshot() == bank::folded_balances(store));
+    // Resumed: the second run started from the checkpoint, so nothing before it came again.
+    for (const auto& [position, count] : projector.applications) {
+        INFO("position " << position);
+        CHECK(count == 1);
+    }
+}
+
+/// A poison event under each error policy.
+template <class Store>
+void poison_events_follow_the_policy(Store& store, eventcore::OnError action) {
+    struct Poisoned {
+        int failures_left;           // for retry: fail this many times, then succeed
+        std::vector<std::uint64_t> applied;
+        void apply(const eventcore::RecordedEvent<BankEvent>& e) {
+            const auto* d = std::get_if<bank::MoneyDeposited>(&e.payload);
+            if (d != nullptr && d->amount == 13 && failures_left-- > 0)
+                throw eventcore::Exception(eventcore::Error(eventcore::ErrorKind::projection, "unlucky amount"));
+            applied.push_back(e.position.value());
+        }
+    };
+    for (int i = 1; i <= 6; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("p"), ExpectedVersion::any(),
+                                            {bank::MoneyDeposited{i == 4 ? 13 : i}}));
+    std::vector<eventcore::SkippedEvent> skipped;
+    Poisoned projector{action == eventcore::OnError::retry ? 2 : 1'000'000, {}};
+    eventcore::ProjectionRunner runner{
+        store, projector,
+        {.name = "poisoned",
+         .on_error = {.action = action, .max_attempts = 3, .initial_delay = std::chrono::milliseconds{1}},
+         .on_skip = [&](const eventcore::SkippedEvent& s) { skipped.push_back(s); }}};
+    auto outcome = runner.catch_up();
+    switch (action) {
+    case eventcore::OnError::stop: {
+        REQUIRE_FALSE(outcome);
+        CHECK(outcome.error().kind() == eventcore::ErrorKind::projection);
+        CHECK(outcome.error().stream() == bank::id("p"));
+        CHECK(outcome.error().version() == eventcore::StreamVersion{4});
+        CHECK_THAT(outcome.error().message(), Catch::Contains("'poisoned'") && Catch::Contains("version 4") &&
+                                                  Catch::Contains("position 4") && Catch::Contains("unlucky amount"));
+        CHECK(projector.applied == std::vector<std::uint64_t>{1, 2, 3});
+        CHECK(store.load_checkpoint("poisoned").value() == GlobalPosition{3});
+        break;
+    }
+    case eventcore::OnError::skip: {
+        REQUIRE(outcome);
+        CHECK(projector.applied == std::vector<std::uint64_t>{1, 2, 3, 5, 6});
+        REQUIRE(skipped.size() == 1);
+        CHECK(skipped[0].position == GlobalPosition{4});
+        CHECK(skipped[0].error.message() == "unlucky amount");
+        REQUIRE(outcome->skipped.size() == 1);
+        CHECK(outcome->checkpoint == GlobalPosition{6});
+        break;
+    }
+    case eventcore::OnError::retry: {
+        REQUIRE(outcome); // failed twice, then went through on the third attempt
+        CHECK(projector.applied == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6});
+        // Fails for good: gives up after max_attempts and stops at the event.
+        REQUIRE(eventcore::append_to_stream(store, bank::id("p"), ExpectedVersion::any(), {bank::MoneyDeposited{13}}));
+        projector.failures_left = 1'000'000;
+        auto exhausted = runner.catch_up();
+        REQUIRE_FALSE(exhausted);
+        CHECK_THAT(exhausted.error().message(), Catch::Contains("after 3 attempts") && Catch::Contains("position 7"));
+        CHECK(store.load_checkpoint("poisoned").value() == GlobalPosition{6});
+        break;
+    }
+    }
+}
+
+/// One active runner per name; lag; a rebuild from zero reports its progress.
+template <class Store>
+void one_runner_lag_and_rebuild(Store& store) {
+    open_bank(store, 3, 10);
+    REQUIRE(run_transfers(store, 3, 1, 20) == 0);
+    bank::BalanceProjector projector;
+    eventcore::ProjectionRunner first{store, projector, {.name = "exclusive"}};
+    CHECK(first.status().value().lag() == store.head().value().value());
+
+    {
+        auto held = store.lock_projection("exclusive", std::chrono::milliseconds{0});
+        REQUIRE(held);
+        auto refused = first.catch_up();
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().kind() == eventcore::ErrorKind::timeout);
+        CHECK_THAT(refused.error().message(), Catch::Contains("'exclusive'") && Catch::Contains("already running"));
+
+        // A runner that waits gets it once the holder lets go.
+        eventcore::ProjectionRunner patient{store, projector,
+                                            {.name = "exclusive", .wait_for_lock = std::chrono::seconds{30}}};
+        std::thread release([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds{50});
+            held->reset();
+        });
+        REQUIRE(patient.catch_up());
+        release.join();
+    }
+    CHECK(first.status().value().lag() == 0);
+
+    std::vector<eventcore::ProjectionProgress> progress;
+    eventcore::ProjectionRunner rebuilding{
+        store, projector,
+        {.name = "exclusive", .batch_size = 7, .on_progress = [&](const auto& p) { progress.push_back(p); }}};
+    auto rebuilt = rebuilding.rebuild();
+    REQUIRE(rebuilt);
+    REQUIRE_FALSE(progress.empty());
+    const auto head = store.head().value().value();
+    CHECK(progress.back().done == head);
+    CHECK(progress.back().total == head);
+    CHECK(std::ranges::is_sorted(progress, {}, &eventcore::ProjectionProgress::done));
+    CHECK(projector.snapshot() == bank::folded_balances(store));
+    for (const auto& [position, count] : projector.applications) CHECK(count == 1); // reset, then applied once
+}
+
+/// An exactly-once projection: the read model lives in the store's database and moves in the
+/// checkpoint's transaction.
+template <class Store>
+void exactly_once_projection(Store& store, const bank::SqlBalanceProjector& projector) {
+    constexpr int accounts = 4;
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    }));
+    open_bank(store, accounts, 500);
+    eventcore::ProjectionOptions options{.name = "sql-balances", .stream_prefix = "account-", .batch_size = 20};
+    {
+        eventcore::ProjectionRunner runner{store, projector, options};
+        eventcore::Result<eventcore::ProjectionStatus> ran;
+        {
+            std::jthread projecting([&](std::stop_token stop) { ran = runner.run(stop); });
+            REQUIRE(run_transfers(store, accounts, 2, 30) == 0);
+        }
+        REQUIRE(ran);
+    }
+    eventcore::ProjectionRunner again{store, projector, options};
+    REQUIRE(again.catch_up());
+    CHECK(projector.balances(store) == bank::folded_balances(store));
+    CHECK(projector.applied(store) == static_cast<std::int64_t>(eventcore::load_log(store)->size()));
+    // A rebuild empties the tables through reset, in the same transaction as the checkpoint.
+    REQUIRE(again.rebuild());
+    CHECK(projector.balances(store) == bank::folded_balances(store));
+}
+
+} // namespace testing_support

@@ -1,0 +1,100 @@
+#include "support/process.hpp"
+#include "support/projection_scenarios.hpp"
+
+#include <eventcore/sqlite_event_store.hpp>
+
+using namespace testing_support;
+using Memory = eventcore::InMemoryEventStore<bank::BankEvent>;
+using Sqlite = eventcore::SqliteEventStore<bank::BankEvent>;
+
+namespace {
+auto sqlite_in(const TempDir& dir, const std::string& name = "events.db") -> Sqlite {
+    auto store = Sqlite::open(dir.file(name));
+    if (!store) FAIL(fmt::format("{}", store.error()));
+    return std::move(*store);
+}
+} // namespace
+
+TEST_CASE("subscriptions catch up, then follow live commits (memory)", "[subscription]") {
+    Memory store;
+    subscription_catches_up_then_follows(store);
+}
+
+TEST_CASE("subscriptions catch up, then follow live commits (sqlite)", "[subscription][sqlite]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    subscription_catches_up_then_follows(store);
+}
+
+TEST_CASE("a selective subscription makes progress behind events it does not want", "[subscription]") {
+    SECTION("memory") {
+        Memory store;
+        selective_subscription_makes_progress(store);
+    }
+    SECTION("sqlite") {
+        TempDir dir;
+        auto store = sqlite_in(dir);
+        selective_subscription_makes_progress(store);
+    }
+}
+
+TEST_CASE("a balance projection equals the fold of the log, and resumes (memory)", "[projection]") {
+    Memory store;
+    balance_projection_equals_the_fold(store);
+}
+
+TEST_CASE("a balance projection equals the fold of the log, and resumes (sqlite)", "[projection][sqlite]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    balance_projection_equals_the_fold(store);
+}
+
+TEST_CASE("poison events follow the error policy", "[projection]") {
+    for (const auto action : {eventcore::OnError::stop, eventcore::OnError::skip, eventcore::OnError::retry}) {
+        DYNAMIC_SECTION("memory, policy " << static_cast<int>(action)) {
+            Memory store;
+            poison_events_follow_the_policy(store, action);
+        }
+        DYNAMIC_SECTION("sqlite, policy " << static_cast<int>(action)) {
+            TempDir dir;
+            auto store = sqlite_in(dir);
+            poison_events_follow_the_policy(store, action);
+        }
+    }
+}
+
+TEST_CASE("one runner per projection, lag, and a rebuild with progress", "[projection]") {
+    SECTION("memory") {
+        Memory store;
+        one_runner_lag_and_rebuild(store);
+    }
+    SECTION("sqlite") {
+        TempDir dir;
+        auto store = sqlite_in(dir);
+        one_runner_lag_and_rebuild(store);
+    }
+}
+
+TEST_CASE("an exactly-once projection keeps its read model in the SQLite file", "[projection][sqlite]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    exactly_once_projection(store, bank::SqlBalanceProjector{'?', ""});
+}
+
+TEST_CASE("projection runners in two processes take turns on one SQLite file", "[projection][sqlite][multi-process]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    auto held = store.lock_projection("shared", std::chrono::milliseconds{0});
+    REQUIRE(held);
+    // Another process is refused while this one holds the projection, and gets it after.
+    const auto try_in_child = [&] {
+        return in_child([&] {
+            auto other = Sqlite::open(dir.file("events.db"));
+            if (!other) return 2;
+            return other->lock_projection("shared", std::chrono::milliseconds{0}) ? 0 : 1;
+        });
+    };
+    CHECK(try_in_child() == 1);
+    held->reset();
+    CHECK(try_in_child() == 0);
+}
