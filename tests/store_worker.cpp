@@ -4,8 +4,12 @@
 //   eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED
 //   eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED
 // TRANSFERS 0 means: until killed.
+//
+// Or it runs the exactly-once balance projection until killed:
+//   eventcore_store_worker project-sqlite PATH
+//   eventcore_store_worker project-postgres CONNINFO SCHEMA
 
-#include "support/bank.hpp"
+#include "support/bank_projection.hpp"
 
 #include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>
@@ -46,6 +50,23 @@ auto run(Store& store, int accounts, long transfers, unsigned seed) -> int {
 }
 
 template <class Store>
+auto project(Store& store, const bank::SqlBalanceProjector& projector) -> int {
+    auto created = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    });
+    if (!created) {
+        std::fprintf(stderr, "worker: %s\n", created.error().message().c_str());
+        return 3;
+    }
+    eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances", .stream_prefix = "account-", .batch_size = 5}};
+    std::stop_source never;
+    auto ended = runner.run(never.get_token());
+    std::fprintf(stderr, "worker: projection ended: %s\n", ended ? "?" : fmt::format("{}", ended.error()).c_str());
+    return 6;
+}
+
+template <class Store>
 auto opened(eventcore::Result<Store> store) -> Store {
     if (!store) {
         std::fprintf(stderr, "worker: %s\n", store.error().message().c_str());
@@ -66,7 +87,17 @@ int main(int argc, char** argv) {
         auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));
         return run(store, std::stoi(argv[4]), std::stol(argv[5]), static_cast<unsigned>(std::stoul(argv[6])));
     }
+    if (kind == "project-sqlite" && argc == 3) {
+        auto store = opened(eventcore::SqliteEventStore<bank::BankEvent>::open(argv[2]));
+        return project(store, bank::SqlBalanceProjector{'?', ""});
+    }
+    if (kind == "project-postgres" && argc == 4) {
+        auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));
+        return project(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", argv[3])});
+    }
     std::fprintf(stderr, "usage: eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED\n"
-                         "       eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED\n");
+                         "       eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED\n"
+                         "       eventcore_store_worker project-sqlite PATH\n"
+                         "       eventcore_store_worker project-postgres CONNINFO SCHEMA\n");
     return 2;
 }

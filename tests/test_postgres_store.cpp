@@ -4,6 +4,7 @@
 #include "support/bank.hpp"
 #include "support/contract.hpp"
 #include "support/process.hpp"
+#include "support/projection_scenarios.hpp"
 
 #include <eventcore/postgres_event_store.hpp>
 
@@ -481,4 +482,74 @@ TEST_CASE("an older schema is migrated, keeping its events", "[postgres]") {
     CHECK(store.database()->stored_schema_version().value() == 2);
     CHECK(bank::balance(store, bank::id("account-1")) == 100);
     REQUIRE(store.save_checkpoint("after-migration", GlobalPosition{2}));
+}
+
+TEST_CASE("subscriptions and projections on PostgreSQL", "[postgres][projection]") {
+    Schemas schemas;
+    SECTION("catch up, then follow live commits") {
+        auto store = open_store<BankStore>(schemas.fresh());
+        testing_support::subscription_catches_up_then_follows(store);
+    }
+    SECTION("a selective subscription makes progress") {
+        auto store = open_store<BankStore>(schemas.fresh());
+        testing_support::selective_subscription_makes_progress(store);
+    }
+    SECTION("a balance projection equals the fold, and resumes") {
+        auto store = open_store<BankStore>(schemas.fresh());
+        testing_support::balance_projection_equals_the_fold(store);
+    }
+    SECTION("poison events follow the error policy") {
+        for (const auto action : {eventcore::OnError::stop, eventcore::OnError::skip, eventcore::OnError::retry}) {
+            auto store = open_store<BankStore>(schemas.fresh());
+            testing_support::poison_events_follow_the_policy(store, action);
+        }
+    }
+    SECTION("one runner per projection, lag, and a rebuild with progress") {
+        auto store = open_store<BankStore>(schemas.fresh());
+        testing_support::one_runner_lag_and_rebuild(store);
+    }
+    SECTION("an exactly-once projection keeps its read model in the database") {
+        const auto schema = schemas.fresh();
+        auto store = open_store<BankStore>(schema);
+        testing_support::exactly_once_projection(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)});
+    }
+}
+
+TEST_CASE("an exactly-once projection killed at random moments applies no event twice (postgres)",
+          "[postgres][projection][crash]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    testing_support::exactly_once_survives_kills(
+        store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)},
+        {EVENTCORE_STORE_WORKER, "project-postgres", server().conninfo, schema});
+}
+
+TEST_CASE("projection runners in two processes take turns on one database", "[postgres][projection][multi-process]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    auto held = store.lock_projection("shared", std::chrono::milliseconds{0});
+    REQUIRE(held);
+    const auto try_in_child = [&] {
+        return testing_support::in_child([&] {
+            auto other = BankStore::open(server().conninfo, {.schema = schema});
+            if (!other) return 2;
+            return other->lock_projection("shared", std::chrono::milliseconds{0}) ? 0 : 1;
+        });
+    };
+    CHECK(try_in_child() == 1);
+    held->reset();
+    CHECK(try_in_child() == 0);
+}
+
+TEST_CASE("a projection fed by several writer processes equals the fold (postgres)",
+          "[postgres][projection][multi-process]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    testing_support::projection_fed_by_processes(store, [&](int seed) {
+        return std::vector<std::string>{EVENTCORE_STORE_WORKER, "postgres", server().conninfo, schema, "5", "60",
+                                        std::to_string(seed)};
+    });
 }

@@ -98,3 +98,20 @@ TEST_CASE("projection runners in two processes take turns on one SQLite file", "
     held->reset();
     CHECK(try_in_child() == 0);
 }
+
+TEST_CASE("an exactly-once projection killed at random moments applies no event twice (sqlite)",
+          "[projection][sqlite][crash]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    exactly_once_survives_kills(store, bank::SqlBalanceProjector{'?', ""},
+                                {EVENTCORE_STORE_WORKER, "project-sqlite", dir.file("events.db")});
+}
+
+TEST_CASE("a projection fed by several writer processes equals the fold (sqlite)", "[projection][sqlite][multi-process]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    projection_fed_by_processes(store, [&](int seed) {
+        return std::vector<std::string>{EVENTCORE_STORE_WORKER, "sqlite", dir.file("events.db"), "5", "60",
+                                        std::to_string(seed)};
+    });
+}

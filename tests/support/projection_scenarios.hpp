@@ -2,6 +2,7 @@
 // Subscription and projection scenarios, run against every store.
 
 #include "bank_projection.hpp"
+#include "process.hpp"
 
 #include <eventcore/subscription.hpp>
 
@@ -283,6 +284,54 @@ void exactly_once_projection(Store& store, const bank::SqlBalanceProjector& proj
     // A rebuild empties the tables through reset, in the same transaction as the checkpoint.
     REQUIRE(again.rebuild());
     CHECK(projector.balances(store) == bank::folded_balances(store));
+}
+
+/// A balance projection in this process, fed while worker processes run transfers (each worker
+/// command line from `worker(seed)`), equals the fold of the log.
+template <class Store, class WorkerArgs>
+void projection_fed_by_processes(Store& store, WorkerArgs&& worker) {
+    constexpr int accounts = 5;
+    open_bank(store, accounts, 1000);
+    bank::BalanceProjector projector;
+    eventcore::ProjectionRunner runner{store, projector, {.name = "balances", .stream_prefix = "account-"}};
+    eventcore::Result<eventcore::ProjectionStatus> ran;
+    {
+        std::jthread projecting([&](std::stop_token stop) { ran = runner.run(stop); });
+        std::vector<std::unique_ptr<Child>> workers;
+        for (int p = 0; p < 2; ++p) workers.push_back(std::make_unique<Child>(worker(p + 1)));
+        for (auto& w : workers) CHECK(w->wait() == 0);
+    }
+    REQUIRE(ran);
+    REQUIRE(runner.catch_up());
+    CHECK(projector.snapshot() == bank::folded_balances(store));
+    for (const auto& [position, count] : projector.applications) CHECK(count == 1);
+}
+
+/// An exactly-once projection in another process, killed (SIGKILL) at random moments while
+/// transfers go on; started again each time. At the end no event was applied twice (the
+/// `applied` table's key would have stopped it) and the read model equals the fold.
+template <class Store>
+void exactly_once_survives_kills(Store& store, const bank::SqlBalanceProjector& projector,
+                                 const std::vector<std::string>& worker) {
+    constexpr int accounts = 4;
+    constexpr int kills = 8;
+    open_bank(store, accounts, 500);
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> wait_ms(30, 150);
+    for (int k = 0; k < kills; ++k) {
+        Child runner(worker);
+        std::thread writer([&] { (void)run_transfers(store, accounts, 1, 15); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms(rng)));
+        runner.kill(SIGKILL);
+        CHECK(runner.wait() == 128 + SIGKILL); // killed, not stopped by an error of its own
+        writer.join();
+    }
+    eventcore::ProjectionRunner last{store, projector, {.name = "sql-balances", .stream_prefix = "account-"}};
+    auto caught_up = last.catch_up();
+    REQUIRE(caught_up);
+    CHECK(projector.balances(store) == bank::folded_balances(store));
+    const auto events = eventcore::load_log(store, eventcore::LogQuery{.stream_prefix = "account-"}).value();
+    CHECK(projector.applied(store) == static_cast<std::int64_t>(events.size()));
 }
 
 } // namespace testing_support
