@@ -60,8 +60,7 @@ auto project(Store& store, const bank::SqlBalanceProjector& projector) -> int {
         return 3;
     }
     eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances", .stream_prefix = "account-", .batch_size = 5}};
-    std::stop_source never;
-    auto ended = runner.run(never.get_token());
+    auto ended = runner.run(std::stop_token{}); // a token nobody can stop: until killed
     std::fprintf(stderr, "worker: projection ended: %s\n", ended ? "?" : fmt::format("{}", ended.error()).c_str());
     return 6;
 }
