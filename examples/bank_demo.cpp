@@ -9,6 +9,7 @@
 //             [--transfers N] [--seed N] [--latency-samples N]
 
 #include <eventcore/eventcore.hpp>
+#include <eventcore/projection.hpp>
 #include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>
 
@@ -135,6 +136,41 @@ struct TouchStreams {
     void resolve(const State&, eventcore::StreamResolver& resolver) const { resolver.add_streams(others); }
     void handle(const State&, Context<TouchStreams>& ctx) const {
         for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
+    }
+};
+
+/// The read model: balances per account, kept by a projection as transfers land. On SQLite it is
+/// a table in the same file, written in the checkpoint's transaction (exactly once, and still
+/// there next run); in memory it is a map.
+struct SqlBalances {
+    void create(eventcore::SqlSession& sql) const {
+        eventcore::value_or_throw(sql.execute(
+            "CREATE TABLE IF NOT EXISTS demo_balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)"));
+    }
+    auto apply(const RecordedEvent<BankEvent>& e, eventcore::SqlSession& sql) const -> eventcore::Result<void> {
+        auto r = sql.execute("INSERT INTO demo_balances (account, balance) VALUES (?1, ?2) ON CONFLICT (account) "
+                             "DO UPDATE SET balance = balance + excluded.balance",
+                             {e.stream.view(), delta(e.payload)});
+        if (!r) return eventcore::fail(std::move(r).error());
+        return {};
+    }
+    template <class Store>
+    auto read(Store& store) const -> std::map<StreamId, std::int64_t> {
+        std::map<StreamId, std::int64_t> out;
+        eventcore::value_or_throw(store.transaction([&](eventcore::SqlSession& sql) {
+            return sql.query("SELECT account, balance FROM demo_balances", {},
+                             [&](const eventcore::SqlRow& row) { out[StreamId(row.text(0))] = row.integer(1); });
+        }));
+        return out;
+    }
+};
+
+struct MemoryBalances {
+    std::map<StreamId, std::int64_t> balances;
+    void apply(const RecordedEvent<BankEvent>& e) { balances[e.stream] += delta(e.payload); }
+    template <class Store>
+    auto read(Store&) const -> std::map<StreamId, std::int64_t> {
+        return balances;
     }
 };
 
@@ -268,8 +304,24 @@ auto run(Store& store, const Settings& settings, std::string_view label) -> int 
     }
     const auto head_before = store.head().value();
 
-    fmt::print("{} threads x {} transfers among {} accounts\n", settings.threads, settings.transfers,
-               settings.accounts);
+    // The read model follows the transfers live, in its own thread.
+    using Balances = std::conditional_t<requires { store.transaction([](eventcore::SqlSession&) {
+                                            return eventcore::Result<void>{};
+                                        }); },
+                                        SqlBalances, MemoryBalances>;
+    Balances read_model;
+    if constexpr (std::is_same_v<Balances, SqlBalances>) {
+        eventcore::value_or_throw(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            read_model.create(sql);
+            return {};
+        }));
+    }
+    eventcore::ProjectionRunner projection{store, read_model, {.name = "demo-balances", .stream_prefix = "account-"}};
+    eventcore::Result<eventcore::ProjectionStatus> projected;
+    std::jthread projecting([&](std::stop_token stop) { projected = projection.run(stop); });
+
+    fmt::print("{} threads x {} transfers among {} accounts, a projection keeping balances as they land\n",
+               settings.threads, settings.transfers, settings.accounts);
     std::atomic<long> committed{0};
     std::atomic<long> rejected{0};
     std::atomic<long> failed{0};
@@ -317,6 +369,18 @@ auto run(Store& store, const Settings& settings, std::string_view label) -> int 
 
     // Check the outcome from the log itself, not from what the threads believe: every account
     // ever opened, by this run or an earlier one, and the money they were opened with.
+    projecting.request_stop();
+    projecting.join();
+    if (!projected) {
+        fmt::print(stderr, "bank_demo: the projection stopped: {}\n", projected.error());
+        return 1;
+    }
+    const auto caught_up = projection.catch_up();
+    if (!caught_up) {
+        fmt::print(stderr, "bank_demo: the projection failed to catch up: {}\n", caught_up.error());
+        return 1;
+    }
+    const auto projected_balances = read_model.read(store);
     bool sound = failed == 0;
     std::map<StreamId, std::int64_t> balances;
     std::map<StreamId, std::uint64_t> versions;
@@ -341,9 +405,13 @@ auto run(Store& store, const Settings& settings, std::string_view label) -> int 
                 store.head().value().value() == head_before.value() + 2 * static_cast<std::uint64_t>(committed);
 
     std::int64_t total = 0;
-    fmt::print("\n{:<14}{:>10}{:>10}\n", "account", "balance", "version");
+    fmt::print("\n{:<14}{:>10}{:>10}{:>14}\n", "account", "balance", "version", "read model");
+    bool read_model_matches = projected_balances.size() == balances.size();
     for (const auto& [account, balance] : balances) {
-        fmt::print("{:<14}{:>10}{:>10}\n", account, balance, versions[account]);
+        const auto it = projected_balances.find(account);
+        const auto modelled = it == projected_balances.end() ? std::int64_t{0} : it->second;
+        read_model_matches = read_model_matches && modelled == balance;
+        fmt::print("{:<14}{:>10}{:>10}{:>14}\n", account, balance, versions[account], modelled);
         sound = sound && balance >= 0;
         total += balance;
     }
@@ -352,7 +420,10 @@ auto run(Store& store, const Settings& settings, std::string_view label) -> int 
                opened_with);
     fmt::print("global log: {} events in all, {}\n", position,
                log_whole ? "gap-free, every stream's versions contiguous" : "BROKEN");
-    sound = sound && total == opened_with && log_whole;
+    fmt::print("read model: {} (projection 'demo-balances' at position {}, lag {})\n",
+               read_model_matches ? "equals the balances folded from the log" : "DIFFERS from the log",
+               caught_up->checkpoint, caught_up->lag());
+    sound = sound && total == opened_with && log_whole && read_model_matches;
 
     if (settings.latency_samples > 0) {
         print_latency_header(settings);
