@@ -38,7 +38,7 @@ struct Options {
     bool read_only = false;
     /// How often a waiting reader checks whether another process committed (`PRAGMA
     /// data_version`, no table read); commits of this process wake it at once.
-    std::chrono::milliseconds change_poll_interval{5};
+    std::chrono::milliseconds change_poll_interval{2};
 };
 
 /// The schema version this build writes and reads.
