@@ -63,6 +63,18 @@ TEST_CASE("poison events follow the error policy", "[projection]") {
     }
 }
 
+TEST_CASE("a projector may take whole batches", "[projection]") {
+    SECTION("memory") {
+        Memory store;
+        batch_projector(store);
+    }
+    SECTION("sqlite") {
+        TempDir dir;
+        auto store = sqlite_in(dir);
+        batch_projector(store);
+    }
+}
+
 TEST_CASE("one runner per projection, lag, and a rebuild with progress", "[projection]") {
     SECTION("memory") {
         Memory store;

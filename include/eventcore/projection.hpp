@@ -93,6 +93,9 @@ template <class P, class E>
 concept AppliesEvents = requires(P& p, const RecordedEvent<E>& e) { p.apply(e); };
 
 template <class P, class E>
+concept AppliesBatches = requires(P& p, std::span<const RecordedEvent<E>> batch) { p.apply_batch(batch); };
+
+template <class P, class E>
 concept AppliesInTransaction = requires(P& p, const RecordedEvent<E>& e, SqlSession& sql) { p.apply(e, sql); };
 
 template <class S>
@@ -122,16 +125,18 @@ auto guarded(F&& apply) -> Result<void> {
 
 /// A projector the runner can drive: for events `E`, either
 ///
-/// 1. **at least once**: `apply(const RecordedEvent<E>&)`, returning `void` or `Result<void>`
-///    (and optionally `reset()`, for rebuilds). The checkpoint is saved after each batch; after a
-///    crash, the events since the last checkpoint are applied again, so `apply` should be
-///    idempotent or tolerate repeats;
+/// 1. **at least once**: `apply(const RecordedEvent<E>&)` and/or
+///    `apply_batch(std::span<const RecordedEvent<E>>)`, returning `void` or `Result<void>`
+///    (and optionally `reset()`, for rebuilds). A projector with both gets whole batches, and
+///    after a failed batch its events one at a time, so that the error policy meets the event
+///    that failed. The checkpoint is saved after each batch; after a crash, the events since the
+///    last checkpoint are applied again, so applying should be idempotent or tolerate repeats;
 /// 2. **exactly once** (SQLite and PostgreSQL stores): `apply(const RecordedEvent<E>&,
 ///    SqlSession&)`, writing its read model with the session (and optionally
 ///    `reset(SqlSession&)`). Each batch and its checkpoint commit in one transaction, so no event
 ///    is ever applied twice, crash or not.
 template <class P, class E>
-concept Projector = detail::AppliesEvents<P, E> || detail::AppliesInTransaction<P, E>;
+concept Projector = detail::AppliesEvents<P, E> || detail::AppliesBatches<P, E> || detail::AppliesInTransaction<P, E>;
 
 /// Drives a projector from the projection's checkpoint: catches up, then follows the log live,
 /// saving the checkpoint in the store as it goes. Only one runner per projection name is
@@ -280,6 +285,23 @@ private:
             status_.checkpoint = through;
             return {};
         } else {
+            if constexpr (detail::AppliesBatches<P, Event>) {
+                auto whole = detail::guarded([&] { return projector_.apply_batch(batch); });
+                if (whole) {
+                    status_.applied += batch.size();
+                    return save(through);
+                }
+                if constexpr (!detail::AppliesEvents<P, Event>) {
+                    // No way to tell which event failed: the policy meets the batch's first.
+                    auto r = with_policy(batch.front(), [&] { return detail::guarded([&] { return projector_.apply_batch(batch); }); });
+                    if (!r) {
+                        (void)save(GlobalPosition{batch.front().position.value() - 1});
+                        return r;
+                    }
+                    status_.applied += batch.size() - 1;
+                    return save(through);
+                }
+            }
             for (const auto& e : batch) {
                 auto r = with_policy(e, [&] { return detail::guarded([&] { return projector_.apply(e); }); });
                 if (!r) {

@@ -213,6 +213,46 @@ void poison_events_follow_the_policy(Store& store, eventcore::OnError action) {
     }
 }
 
+/// A projector that takes whole batches, and single events when a batch fails.
+template <class Store>
+void batch_projector(Store& store) {
+    struct Batched {
+        std::vector<std::size_t> batch_sizes;
+        std::vector<std::uint64_t> singles;
+        std::int64_t total = 0;
+        auto apply_batch(std::span<const eventcore::RecordedEvent<BankEvent>> batch) -> eventcore::Result<void> {
+            for (const auto& e : batch) {
+                if (std::get<bank::MoneyDeposited>(e.payload).amount == 13)
+                    return eventcore::fail(eventcore::ErrorKind::projection, "a 13 in the batch");
+            }
+            batch_sizes.push_back(batch.size());
+            for (const auto& e : batch) total += std::get<bank::MoneyDeposited>(e.payload).amount;
+            return {};
+        }
+        auto apply(const eventcore::RecordedEvent<BankEvent>& e) -> eventcore::Result<void> {
+            const auto amount = std::get<bank::MoneyDeposited>(e.payload).amount;
+            if (amount == 13) return eventcore::fail(eventcore::ErrorKind::projection, "unlucky amount");
+            singles.push_back(e.position.value());
+            total += amount;
+            return {};
+        }
+    };
+    for (int i = 1; i <= 10; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("b"), ExpectedVersion::any(),
+                                            {bank::MoneyDeposited{i == 7 ? 13 : 1}}));
+    Batched projector;
+    eventcore::ProjectionRunner runner{store, projector,
+                                       {.name = "batched", .batch_size = 4, .on_error = {.action = eventcore::OnError::skip}}};
+    auto outcome = runner.catch_up();
+    REQUIRE(outcome);
+    // Batches of 4: [1-4] whole, [5-8] failed and went event by event (7 skipped), [9-10] whole.
+    CHECK(projector.batch_sizes == std::vector<std::size_t>{4, 2});
+    CHECK(projector.singles == std::vector<std::uint64_t>{5, 6, 8});
+    CHECK(projector.total == 9);
+    REQUIRE(outcome->skipped.size() == 1);
+    CHECK(outcome->skipped[0].position == GlobalPosition{7});
+}
+
 /// One active runner per name; lag; a rebuild from zero reports its progress.
 template <class Store>
 void one_runner_lag_and_rebuild(Store& store) {
