@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace eventcore::postgres::detail {
@@ -59,6 +60,11 @@ void Params::text(std::string_view v) { add(Oid::text, std::string(v)); }
 void Params::bytea(std::string_view v) { add(Oid::bytea, std::string(v)); }
 void Params::uuid(const Uuid& v) {
     add(Oid::uuid, std::string(reinterpret_cast<const char*>(v.bytes().data()), v.bytes().size()));
+}
+void Params::float8(double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    add(Oid::float8, be_bytes(bits, 8));
 }
 void Params::array(Oid array_type, const ArrayBuilder& builder) { add(array_type, builder.finish()); }
 
@@ -182,6 +188,25 @@ auto Connection::query(const char* sql, Params& params, Phase phase, std::string
                                     params.formats(), 1);
     if (result == nullptr || PQresultStatus(result) != PGRES_TUPLES_OK) {
         auto error = failure(result, phase, doing);
+        PQclear(result);
+        return fail(std::move(error));
+    }
+    return ResultSet(result);
+}
+
+auto ResultSet::changed() const -> std::int64_t {
+    const char* n = PQcmdTuples(result_.get());
+    return n == nullptr || *n == '\0' ? 0 : std::strtoll(n, nullptr, 10);
+}
+
+auto Connection::execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet> {
+    params.seal();
+    const std::string text(sql);
+    PGresult* result = PQexecParams(conn_, text.c_str(), params.count(), params.types(), params.values(),
+                                    params.lengths(), params.formats(), 0);
+    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        auto error = failure(result, Phase::read, doing);
         PQclear(result);
         return fail(std::move(error));
     }

@@ -26,6 +26,7 @@ enum class Oid : unsigned {
     int2 = 21,
     int4 = 23,
     text = 25,
+    float8 = 701,
     uuid = 2950,
     boolean_array = 1000,
     bytea_array = 1001,
@@ -44,6 +45,7 @@ public:
     void text(std::string_view v);
     void bytea(std::string_view v);
     void uuid(const Uuid& v);
+    void float8(double v);
     void optional_uuid(const std::optional<Uuid>& v) {
         if (v) {
             uuid(*v);
@@ -109,6 +111,9 @@ public:
     [[nodiscard]] auto timestamp(int row, int col) const -> Timestamp;
     /// A jsonb column, without its format version byte.
     [[nodiscard]] auto jsonb(int row, int col) const -> std::string_view;
+    [[nodiscard]] auto columns() const -> int { return PQnfields(result_.get()); }
+    /// Rows changed by a statement that returns none.
+    [[nodiscard]] auto changed() const -> std::int64_t;
 
 private:
     struct Clear {
@@ -135,6 +140,9 @@ public:
     /// Runs `sql` with `params`, results in binary. On failure, the error is classified (see
     /// `Phase`) and `broken()` tells whether the connection is still usable.
     [[nodiscard]] auto query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet>;
+    /// Runs a caller's statement (read models): results in text, and a statement that returns no
+    /// rows is fine too.
+    [[nodiscard]] auto execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet>;
     /// Runs SQL without parameters or results (DDL, transaction control).
     [[nodiscard]] auto run(const std::string& sql, std::string_view doing) -> Result<void>;
 

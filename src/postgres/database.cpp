@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <thread>
+#include <variant>
 #include <ranges>
 #include <condition_variable>
 #include <deque>
@@ -675,6 +678,152 @@ auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
                          Phase::read, "deleting a checkpoint");
     if (!r) return fail(std::move(r).error());
     return r->rows() > 0;
+}
+
+namespace {
+
+class Row final : public SqlRow {
+public:
+    Row(const ResultSet& r, int row) : r_(r), row_(row) {}
+    [[nodiscard]] auto columns() const -> int override { return r_.columns(); }
+    [[nodiscard]] auto is_null(int column) const -> bool override { return r_.is_null(row_, column); }
+    [[nodiscard]] auto integer(int column) const -> std::int64_t override {
+        return std::strtoll(std::string(r_.bytes(row_, column)).c_str(), nullptr, 10);
+    }
+    [[nodiscard]] auto real(int column) const -> double override {
+        return std::strtod(std::string(r_.bytes(row_, column)).c_str(), nullptr);
+    }
+    [[nodiscard]] auto text(int column) const -> std::string_view override { return r_.bytes(row_, column); }
+
+private:
+    const ResultSet& r_;
+    int row_;
+};
+
+/// A caller's statements inside one transaction.
+class Session final : public SqlSession {
+public:
+    Session(Connection& c, const std::string& schema) : c_(c), schema_(schema) {}
+
+    auto execute(std::string_view text, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+        auto r = run(text, params);
+        if (!r) return fail(std::move(r).error());
+        return r->changed();
+    }
+
+    auto query(std::string_view text, std::span<const SqlValue> params,
+               eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
+        auto r = run(text, params);
+        if (!r) return fail(std::move(r).error());
+        for (int i = 0; i < r->rows(); ++i) row(Row(*r, i));
+        return {};
+    }
+
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        Params p;
+        p.text(name);
+        p.int8(static_cast<std::int64_t>(position.value()));
+        auto r = c_.execute(sql("INSERT INTO {s}.checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) "
+                                "DO UPDATE SET position = excluded.position, updated_at = now()",
+                                schema_),
+                            p, "saving a checkpoint");
+        if (!r) return fail(std::move(r).error());
+        return {};
+    }
+
+    auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
+        const auto name = fmt::format("eventcore_{}", ++depth_);
+        if (auto r = c_.run(fmt::format("SAVEPOINT {}", name), "starting a savepoint"); !r) return r;
+        auto outcome = body();
+        if (!outcome) {
+            // A failed statement leaves the transaction unusable until rolled back to here.
+            if (auto r = c_.run(fmt::format("ROLLBACK TO SAVEPOINT {}", name), "rolling back a savepoint"); !r)
+                return r;
+        }
+        --depth_;
+        if (auto r = c_.run(fmt::format("RELEASE SAVEPOINT {}", name), "releasing a savepoint"); !r) return r;
+        return outcome;
+    }
+
+private:
+    auto run(std::string_view text, std::span<const SqlValue> params) -> Result<ResultSet> {
+        Params p;
+        for (const auto& v : params) {
+            std::visit(
+                [&](const auto& x) {
+                    using T = std::decay_t<decltype(x)>;
+                    if constexpr (std::is_same_v<T, std::nullptr_t>) {
+                        p.null(Oid::text);
+                    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                        p.int8(x);
+                    } else if constexpr (std::is_same_v<T, double>) {
+                        p.float8(x);
+                    } else {
+                        p.text(x);
+                    }
+                },
+                v);
+        }
+        return c_.execute(text, p, fmt::format("running `{}`", text));
+    }
+
+    Connection& c_;
+    const std::string& schema_;
+    int depth_ = 0;
+};
+
+} // namespace
+
+auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    if (auto r = (*c)->run("BEGIN", "starting a transaction"); !r) return r;
+    Session session(**c, impl_->schema);
+    auto outcome = [&]() -> Result<void> {
+        try {
+            return body(session);
+        } catch (...) {
+            (void)(*c)->run("ROLLBACK", "rolling back");
+            throw;
+        }
+    }();
+    if (!outcome) {
+        (void)(*c)->run("ROLLBACK", "rolling back");
+        return outcome;
+    }
+    Params none;
+    auto committed = (*c)->execute("COMMIT", none, "committing");
+    if (!committed) {
+        auto error = std::move(committed).error();
+        if ((*c)->broken()) {
+            return fail(Error(ErrorKind::in_doubt, error.message() + "; the connection was lost while committing: "
+                                                                       "the transaction may or may not have landed")
+                            .with_code(error.code()));
+        }
+        return fail(std::move(error));
+    }
+    return {};
+}
+
+auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    auto c = impl_->connect();
+    if (!c) return fail(std::move(c).error());
+    std::shared_ptr<Connection> holder(std::move(*c));
+    Params key;
+    key.text(fmt::format("eventcore.projection.{}.{}", impl_->schema, name));
+    for (;;) {
+        auto r = holder->query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int4", key, Phase::read,
+                               "taking a projection lock");
+        if (!r) return fail(std::move(r).error());
+        if (r->int4(0, 0) == 1) break;
+        if (std::chrono::steady_clock::now() >= deadline)
+            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    // Ending the session releases the lock: the holder connection goes with the lock.
+    return ProjectionLock([holder] {});
 }
 
 } // namespace eventcore::postgres

@@ -97,6 +97,7 @@ auto error_from(sqlite3* db, int code, std::string_view doing) -> Error {
 
 Connection::~Connection() {
     for (auto* stmt : statements_) sqlite3_finalize(stmt);
+    for (auto& [text, stmt] : user_statements_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
 }
 
@@ -129,6 +130,18 @@ auto Connection::use(Sql sql) -> Result<Statement> {
         }
     }
     return Statement(stmt);
+}
+
+auto Connection::use(std::string_view sql) -> Result<Statement> {
+    auto it = user_statements_.find(std::string(sql));
+    if (it == user_statements_.end()) {
+        sqlite3_stmt* stmt = nullptr;
+        const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                          &stmt, nullptr);
+        if (rc != SQLITE_OK) return fail(error(rc, fmt::format("preparing `{}`", sql)));
+        it = user_statements_.emplace(std::string(sql), stmt).first;
+    }
+    return Statement(it->second);
 }
 
 auto Transaction::begin(Connection& c, Mode mode) -> Result<Transaction> {

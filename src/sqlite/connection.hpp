@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace eventcore::sqlite::detail {
@@ -72,6 +73,9 @@ public:
         sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
     }
     void bind(int i, const Uuid& u) { sqlite3_bind_blob(stmt_, i, u.bytes().data(), 16, SQLITE_STATIC); }
+    void bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+    [[nodiscard]] auto real(int col) const -> double { return sqlite3_column_double(stmt_, col); }
+    [[nodiscard]] auto columns() const -> int { return sqlite3_column_count(stmt_); }
     void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
 
     /// SQLITE_ROW, SQLITE_DONE, or an error code.
@@ -121,6 +125,8 @@ public:
 
     /// The prepared statement for `sql`, reset when the returned object goes away.
     [[nodiscard]] auto use(Sql sql) -> Result<Statement>;
+    /// The same for a caller's SQL text (read models), prepared once per connection.
+    [[nodiscard]] auto use(std::string_view sql) -> Result<Statement>;
 
     [[nodiscard]] auto error(int code, std::string_view doing) const -> Error { return error_from(db_, code, doing); }
 
@@ -128,6 +134,7 @@ private:
     explicit Connection(sqlite3* db) noexcept : db_(db) {}
     sqlite3* db_;
     std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count)> statements_{};
+    std::unordered_map<std::string, sqlite3_stmt*> user_statements_;
 };
 
 /// A transaction that rolls back unless committed; never throws from its destructor.

@@ -6,7 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
 #include <chrono>
 #include <thread>
 #include <ranges>
@@ -195,6 +201,10 @@ struct Database::Impl {
     std::mutex commits_mutex;
     std::condition_variable committed;
     std::uint64_t local_commits = 0;
+
+    /// Running projections of an in-memory database (files lock a file instead).
+    std::condition_variable projection_released;
+    std::set<std::string, std::less<>> projections;
 
     /// Writers of this process take turns here before asking SQLite for the write lock, so they
     /// queue without sleeping; SQLite's busy handling is left to contention between processes.
@@ -785,6 +795,149 @@ auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
     stmt->bind(1, name);
     if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "deleting a checkpoint");
     return sqlite3_changes((*c)->handle()) > 0;
+}
+
+namespace {
+
+class Row final : public SqlRow {
+public:
+    explicit Row(const Statement& stmt) : stmt_(stmt) {}
+    [[nodiscard]] auto columns() const -> int override { return stmt_.columns(); }
+    [[nodiscard]] auto is_null(int column) const -> bool override { return stmt_.is_null(column); }
+    [[nodiscard]] auto integer(int column) const -> std::int64_t override { return stmt_.int64(column); }
+    [[nodiscard]] auto real(int column) const -> double override { return stmt_.real(column); }
+    [[nodiscard]] auto text(int column) const -> std::string_view override { return stmt_.text(column); }
+
+private:
+    const Statement& stmt_;
+};
+
+/// A caller's statements inside one of the store's write transactions.
+class Session final : public SqlSession {
+public:
+    explicit Session(Connection& c) : c_(c) {}
+
+    auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+        auto stmt = prepared(sql, params);
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        return static_cast<std::int64_t>(sqlite3_changes64(c_.handle()));
+    }
+
+    auto query(std::string_view sql, std::span<const SqlValue> params,
+               eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
+        auto stmt = prepared(sql, params);
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) row(Row(*stmt));
+        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        return {};
+    }
+
+    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        auto stmt = c_.use(Sql::save_checkpoint);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, name);
+        stmt->bind(2, position.value());
+        stmt->bind(3, micros(now()));
+        if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(c_, rc, "saving a checkpoint");
+        return {};
+    }
+
+    auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
+        const auto name = fmt::format("eventcore_{}", ++depth_);
+        if (auto r = c_.exec(fmt::format("SAVEPOINT {}", name).c_str(), "starting a savepoint"); !r) return r;
+        auto outcome = body();
+        if (!outcome) {
+            (void)c_.exec(fmt::format("ROLLBACK TO {}", name).c_str(), "rolling back a savepoint");
+        }
+        --depth_;
+        if (auto r = c_.exec(fmt::format("RELEASE {}", name).c_str(), "releasing a savepoint"); !r) return r;
+        return outcome;
+    }
+
+private:
+    auto prepared(std::string_view sql, std::span<const SqlValue> params) -> Result<Statement> {
+        auto stmt = c_.use(sql);
+        if (!stmt) return stmt;
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            const int at = static_cast<int>(i) + 1;
+            std::visit(
+                [&](const auto& v) {
+                    using T = std::decay_t<decltype(v)>;
+                    if constexpr (std::is_same_v<T, std::nullptr_t>) {
+                        stmt->bind_null(at);
+                    } else {
+                        stmt->bind(at, v);
+                    }
+                },
+                params[i]);
+        }
+        return stmt;
+    }
+
+    Connection& c_;
+    int depth_ = 0;
+};
+
+} // namespace
+
+auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    const std::lock_guard turn(impl_->write_turn);
+    auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
+    if (!tx) return fail(std::move(tx).error());
+    Session session(**c);
+    if (auto r = body(session); !r) return r;
+    return tx->commit();
+}
+
+auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    if (impl_->path == memory_path) {
+        // One process only: a set of names under the pool's mutex will do.
+        std::unique_lock lock(impl_->mutex);
+        if (!impl_->projection_released.wait_until(lock, deadline, [&] { return !impl_->projections.contains(name); }))
+            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+        impl_->projections.emplace(name);
+        return ProjectionLock([impl = impl_.get(), key = std::string(name)] {
+            {
+                std::lock_guard relock(impl->mutex);
+                impl->projections.erase(key);
+            }
+            impl->projection_released.notify_all();
+        });
+    }
+    const std::string lock_path = impl_->path + "-projections.lock";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(ErrorKind::storage, "opening the projection lock file '{}': {}", lock_path, std::strerror(errno));
+    // A byte per projection name (by hash), locked with an open-file-description lock: it
+    // excludes other threads of this process too, and the kernel drops it with the process.
+    struct flock region{};
+    region.l_type = F_WRLCK;
+    region.l_whence = SEEK_SET;
+    region.l_start = static_cast<off_t>(std::hash<std::string_view>{}(name) % (1ULL << 40));
+    region.l_len = 1;
+    for (;;) {
+        if (::fcntl(fd, F_OFD_SETLK, &region) == 0) break;
+        if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+            const int error = errno;
+            ::close(fd);
+            return fail(ErrorKind::storage, "locking projection '{}' in '{}': {}", name, lock_path, std::strerror(error));
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::close(fd);
+            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    return ProjectionLock([fd] { ::close(fd); });
 }
 
 } // namespace eventcore::sqlite
