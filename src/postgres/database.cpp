@@ -209,9 +209,14 @@ struct Database::Impl {
     std::string receipt_sql;
     std::string head_sql;
 
-    // The connection that LISTENs for commits, shared by waiting readers one at a time.
+    // The connection that LISTENs for commits. One waiting reader at a time owns it and waits on
+    // its socket; the others wait on `notified` for the owner to count a notification, and one
+    // of them takes over when the owner leaves.
     std::mutex listen_mutex;
-    std::unique_ptr<Connection> listener;
+    std::condition_variable notified;
+    bool listener_owned = false;
+    std::uint64_t notifications = 0;
+    std::unique_ptr<Connection> listener; // touched by the owner only
 
     std::mutex mutex;
     std::condition_variable available;
@@ -255,9 +260,10 @@ struct Database::Impl {
     auto acquire() -> Result<Lease> {
         std::unique_lock lock(mutex);
         Waiter me;
+        drop_closed_idle();
         if (idle.empty() || !waiters.empty()) {
             if (open_connections < options.pool_size && waiters.empty()) {
-                me.may_open = true;
+                ++open_connections;
             } else {
                 waiters.push_back(&me);
                 const bool served = available.wait_for(lock, options.acquire_timeout,
@@ -270,13 +276,13 @@ struct Database::Impl {
                                 options.acquire_timeout.count(), options.pool_size);
                 }
                 if (me.handed) return Lease(*this, std::move(me.handed));
+                // else serve_next counted the connection we may open
             }
         } else {
             auto c = std::move(idle.back());
             idle.pop_back();
             return Lease(*this, std::move(c));
         }
-        ++open_connections;
         lock.unlock();
         auto c = connect();
         if (!c) {
@@ -295,12 +301,22 @@ struct Database::Impl {
             waiters.front()->handed = std::move(idle.back());
             idle.pop_back();
         } else if (open_connections < options.pool_size) {
+            ++open_connections;
             waiters.front()->may_open = true;
         } else {
             return;
         }
         waiters.pop_front();
         available.notify_all();
+    }
+
+    /// Under the lock: drops idle connections the server has closed (a restart), looking at the
+    /// one to be handed out next, so that nobody reports a failure the server never saw.
+    void drop_closed_idle() {
+        while (!idle.empty() && !idle.back()->still_open()) {
+            idle.pop_back();
+            --open_connections;
+        }
     }
 
     void give_back(std::unique_ptr<Connection> c) {
@@ -321,6 +337,20 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
         return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
 
+    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
+    if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
+        conninfo.starts_with("postgres://")) {
+        // libpq's own parse errors quote the text around the fault, which may be a password.
+        char* message = nullptr;
+        PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &message);
+        if (parsed == nullptr) {
+            PQfreemem(message);
+            return fail(ErrorKind::validation,
+                        "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
+                        "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
+        }
+        PQconninfoFree(parsed);
+    }
     auto impl = std::make_unique<Impl>();
     impl->target = redact(conninfo);
     impl->conninfo = std::move(conninfo);
@@ -600,28 +630,68 @@ auto Database::head() -> Result<GlobalPosition> {
 }
 
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
-    std::lock_guard lock(impl_->listen_mutex);
-    if (!impl_->listener || impl_->listener->broken()) {
-        impl_->listener.reset();
-        auto c = impl_->connect();
-        if (!c) return fail(std::move(c).error());
-        if (auto r = (*c)->run(sql("LISTEN {s}", impl_->schema), "listening for commits"); !r)
-            return fail(std::move(r).error());
-        impl_->listener = std::move(*c);
-    }
+    auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto time_left = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    };
+    std::unique_lock lock(impl.listen_mutex);
+    while (impl.listener_owned) {
+        // Someone listens already: the count is taken before the look, so a commit after the
+        // look moves it.
+        const auto seen = impl.notifications;
+        lock.unlock();
+        auto h = head();
+        if (!h || *h > after) return h;
+        lock.lock();
+        const bool moved = impl.notified.wait_until(lock, deadline, [&] {
+            return impl.notifications != seen || !impl.listener_owned;
+        });
+        if (!moved) {
+            lock.unlock();
+            return head();
+        }
+    }
+    // Nobody listens: this reader does, until it returns.
+    impl.listener_owned = true;
+    lock.unlock();
+    const auto release = [&] {
+        const std::lock_guard relock(impl.listen_mutex);
+        impl.listener_owned = false;
+        impl.notified.notify_all();
+    };
+    if (!impl.listener || impl.listener->broken()) {
+        impl.listener.reset();
+        auto c = impl.connect();
+        if (!c) {
+            release();
+            return fail(std::move(c).error());
+        }
+        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r) {
+            release();
+            return fail(std::move(r).error());
+        }
+        impl.listener = std::move(*c);
+    }
     for (;;) {
         // Listening already, so a commit after this look cannot go unnoticed. A notification
         // may be older than the look (or for a commit before `after`): look again after each.
         auto h = head();
-        if (!h || *h > after) return h;
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return h;
-        auto woken = impl_->listener->wait_for_notification(left);
+        const auto left = time_left();
+        if (!h || *h > after || left.count() <= 0) {
+            release();
+            return h;
+        }
+        auto woken = impl.listener->wait_for_notification(left);
         if (!woken) {
-            impl_->listener.reset();
+            impl.listener.reset();
+            release();
             return fail(std::move(woken).error());
+        }
+        if (*woken) {
+            const std::lock_guard relock(impl.listen_mutex);
+            ++impl.notifications;
+            impl.notified.notify_all();
         }
     }
 }
@@ -732,6 +802,27 @@ public:
         return {};
     }
 
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        Params p;
+        p.text(name);
+        p.int8(static_cast<std::int64_t>(from.value()));
+        p.int8(static_cast<std::int64_t>(to.value()));
+        auto r = from == GlobalPosition{}
+                     ? c_.execute(sql("INSERT INTO {s}.checkpoints (name, position) VALUES ($1, $3) ON CONFLICT (name) "
+                                      "DO UPDATE SET position = excluded.position, updated_at = now() "
+                                      "WHERE {s}.checkpoints.position = $2",
+                                      schema_),
+                                  p, "moving a checkpoint")
+                     : c_.execute(sql("UPDATE {s}.checkpoints SET position = $3, updated_at = now() "
+                                      "WHERE name = $1 AND position = $2",
+                                      schema_),
+                                  p, "moving a checkpoint");
+        if (!r) return fail(std::move(r).error());
+        if (r->changed() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+        return {};
+    }
+
     auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.run(fmt::format("SAVEPOINT {}", name), "starting a savepoint"); !r) return r;
@@ -791,6 +882,14 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
     if (!outcome) {
         (void)(*c)->run("ROLLBACK", "rolling back");
         return outcome;
+    }
+    if ((*c)->transaction_failed()) {
+        // A statement failed and the body went on as if it had not: COMMIT would quietly roll
+        // back what the caller believes was written.
+        (void)(*c)->run("ROLLBACK", "rolling back");
+        return fail(ErrorKind::storage,
+                    "a statement of the transaction failed, and the transaction body returned success anyway; "
+                    "the transaction was rolled back (return the statement's error, or use SqlSession::isolated)");
     }
     Params none;
     auto committed = (*c)->execute("COMMIT", none, "committing");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -195,20 +196,56 @@ struct Database::Impl {
     /// A connection of its own that waiting readers ask whether other processes committed.
     std::mutex watcher_mutex;
     std::unique_ptr<Connection> watcher;
-    std::int64_t watched_version = -1;
 
     /// Waiting readers sleep here; commits of this process wake them.
     std::mutex commits_mutex;
     std::condition_variable committed;
     std::uint64_t local_commits = 0;
 
-    /// Running projections of an in-memory database (files lock a file instead).
-    std::condition_variable projection_released;
-    std::set<std::string, std::less<>> projections;
+    /// Running projections of an in-memory database (files lock a file instead); shared with
+    /// the locks handed out, which may outlive the database.
+    struct Projections {
+        std::mutex mutex;
+        std::condition_variable released;
+        std::set<std::string, std::less<>> running;
+    };
+    std::shared_ptr<Projections> projections = std::make_shared<Projections>();
 
-    /// Writers of this process take turns here before asking SQLite for the write lock, so they
-    /// queue without sleeping; SQLite's busy handling is left to contention between processes.
+    /// Writers of this process take turns here before asking SQLite for the write lock (and
+    /// before taking a connection, which readers may want meanwhile), so they queue without
+    /// sleeping; SQLite's busy handling is left to contention between processes.
     std::mutex write_turn;
+    std::atomic<std::thread::id> turn_holder{};
+
+    class WriteTurn {
+    public:
+        explicit WriteTurn(Impl& impl) : impl_(&impl) {}
+        WriteTurn(WriteTurn&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+        WriteTurn(const WriteTurn&) = delete;
+        auto operator=(const WriteTurn&) -> WriteTurn& = delete;
+        auto operator=(WriteTurn&&) -> WriteTurn& = delete;
+        ~WriteTurn() {
+            if (impl_ == nullptr) return;
+            impl_->turn_holder.store(std::thread::id{}, std::memory_order_relaxed);
+            impl_->write_turn.unlock();
+        }
+
+    private:
+        Impl* impl_;
+    };
+
+    /// The write turn, or an error for a thread that holds it already: a write from inside a
+    /// transaction body would wait for itself forever.
+    auto take_write_turn() -> Result<WriteTurn> {
+        if (turn_holder.load(std::memory_order_relaxed) == std::this_thread::get_id())
+            return fail(ErrorKind::validation,
+                        "a write to SQLite database '{}' from inside one of its own transaction bodies (a projector "
+                        "appending to the store, say) would wait for itself; write through the SqlSession instead",
+                        path);
+        write_turn.lock();
+        turn_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        return WriteTurn(*this);
+    }
 
     auto connect() const -> Result<std::unique_ptr<Connection>> {
         auto c = Connection::open(path, flags);
@@ -258,7 +295,16 @@ struct Database::Impl {
         }
         Waiter me;
         waiters.push_back(&me);
-        available.wait(lock, [&] { return me.handed != nullptr; });
+        if (!available.wait_for(lock, options.busy_timeout, [&] { return me.handed != nullptr; })) {
+            std::erase(waiters, &me);
+            return fail(ErrorKind::timeout,
+                        "no SQLite connection of '{}' became free within {} ms (sqlite::Options: max_connections {}, "
+                        "busy_timeout){}",
+                        path, options.busy_timeout.count(), capacity,
+                        capacity == 1 ? "; an in-memory database has one connection, so a store call made inside "
+                                        "a transaction body waits for itself"
+                                      : "");
+        }
         return Lease(*this, std::move(me.handed));
     }
 
@@ -587,9 +633,10 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     std::vector<std::string> custom(events.size());
     for (std::size_t e = 0; e < events.size(); ++e) custom[e] = eventcore::detail::encode_custom(events[e].metadata->custom);
 
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    const std::lock_guard turn(impl_->write_turn);
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
 
@@ -719,33 +766,55 @@ auto Database::head() -> Result<GlobalPosition> {
 }
 
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Other processes (and other connections) can only commit to a file.
+    const bool watch_file = impl.path != memory_path;
+    // PRAGMA data_version changes on a connection when any other connection has committed
+    // since it last asked, without reading a table.
+    const auto data_version = [&]() -> Result<std::int64_t> {
+        const std::lock_guard watch(impl.watcher_mutex);
+        if (!impl.watcher) {
+            auto c = impl.connect();
+            if (!c) return fail(std::move(c).error());
+            impl.watcher = std::move(*c);
+        }
+        auto stmt = impl.watcher->use(Sql::data_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(*impl.watcher, rc, "checking for commits");
+        return stmt->int64(0);
+    };
     for (;;) {
+        // What "nothing changed" looks like, taken before the look at the head, so a commit
+        // after the look changes it.
+        std::uint64_t local = 0;
+        {
+            const std::lock_guard lock(impl.commits_mutex);
+            local = impl.local_commits;
+        }
+        std::int64_t version = 0;
+        if (watch_file) {
+            auto v = data_version();
+            if (!v) return fail(std::move(v).error());
+            version = *v;
+        }
         auto h = head();
         if (!h || *h > after) return h;
-        {
-            // Commits of this process wake us at once.
-            std::unique_lock lock(impl_->commits_mutex);
-            const std::uint64_t local = impl_->local_commits;
-            const auto slice = std::min(deadline, std::chrono::steady_clock::now() + impl_->options.change_poll_interval);
-            if (impl_->committed.wait_until(lock, slice, [&] { return impl_->local_commits != local; })) continue;
+        // Until something changes: commits of this process wake us at once, those of other
+        // processes are seen within a poll interval. Neither reads a table.
+        for (;;) {
+            {
+                std::unique_lock lock(impl.commits_mutex);
+                const auto slice =
+                    std::min(deadline, std::chrono::steady_clock::now() + impl.options.change_poll_interval);
+                if (impl.committed.wait_until(lock, slice, [&] { return impl.local_commits != local; })) break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) return h;
+            if (!watch_file) continue;
+            auto v = data_version();
+            if (!v) return fail(std::move(v).error());
+            if (*v != version) break;
         }
-        if (std::chrono::steady_clock::now() >= deadline) return head();
-        if (impl_->capacity == 1 && impl_->path == memory_path) continue; // no other process can commit
-        // Other processes: PRAGMA data_version changes on a connection when any other
-        // connection has committed since it last asked, without reading a table.
-        std::lock_guard watch(impl_->watcher_mutex);
-        if (!impl_->watcher) {
-            auto c = impl_->connect();
-            if (!c) return fail(std::move(c).error());
-            impl_->watcher = std::move(*c);
-        }
-        auto stmt = impl_->watcher->use(Sql::data_version);
-        if (!stmt) return fail(std::move(stmt).error());
-        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(*impl_->watcher, rc, "checking for commits");
-        const auto version = stmt->int64(0);
-        if (version == impl_->watched_version) continue;
-        impl_->watched_version = version;
     }
 }
 
@@ -848,6 +917,19 @@ public:
         return {};
     }
 
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        auto stmt = c_.use(from == GlobalPosition{} ? Sql::advance_checkpoint_from_zero : Sql::advance_checkpoint);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, name);
+        stmt->bind(2, from.value());
+        stmt->bind(3, to.value());
+        stmt->bind(4, micros(now()));
+        if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(c_, rc, "moving a checkpoint");
+        if (sqlite3_changes(c_.handle()) != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+        return {};
+    }
+
     auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.exec(fmt::format("SAVEPOINT {}", name).c_str(), "starting a savepoint"); !r) return r;
@@ -887,9 +969,10 @@ private:
 } // namespace
 
 auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    const std::lock_guard turn(impl_->write_turn);
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
     Session session(**c);
@@ -900,17 +983,18 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
 auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     if (impl_->path == memory_path) {
-        // One process only: a set of names under the pool's mutex will do.
-        std::unique_lock lock(impl_->mutex);
-        if (!impl_->projection_released.wait_until(lock, deadline, [&] { return !impl_->projections.contains(name); }))
+        // One process only: a set of names will do.
+        auto shared = impl_->projections;
+        std::unique_lock lock(shared->mutex);
+        if (!shared->released.wait_until(lock, deadline, [&] { return !shared->running.contains(name); }))
             return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
-        impl_->projections.emplace(name);
-        return ProjectionLock([impl = impl_.get(), key = std::string(name)] {
+        shared->running.emplace(name);
+        return ProjectionLock([shared, key = std::string(name)] {
             {
-                std::lock_guard relock(impl->mutex);
-                impl->projections.erase(key);
+                const std::lock_guard relock(shared->mutex);
+                shared->running.erase(key);
             }
-            impl->projection_released.notify_all();
+            shared->released.notify_all();
         });
     }
     const std::string lock_path = impl_->path + "-projections.lock";
@@ -922,7 +1006,10 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     struct flock region{};
     region.l_type = F_WRLCK;
     region.l_whence = SEEK_SET;
-    region.l_start = static_cast<off_t>(std::hash<std::string_view>{}(name) % (1ULL << 40));
+    // FNV-1a: the same byte for the same name in every process, whatever built it.
+    std::uint64_t hash = 14695981039346656037ULL;
+    for (const char ch : name) hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+    region.l_start = static_cast<off_t>(hash % (1ULL << 40));
     region.l_len = 1;
     for (;;) {
         if (::fcntl(fd, F_OFD_SETLK, &region) == 0) break;
