@@ -952,6 +952,15 @@ auto sql_limit(std::size_t limit) -> std::int64_t {
 
 } // namespace
 
+auto Database::schema_version_at(const std::string& path) -> Result<int> {
+    auto c = Connection::open(path, SQLITE_OPEN_READONLY);
+    if (!c) return fail(std::move(c).error());
+    auto found = stored_version(**c);
+    if (!found && found.error().code() == "SQLITE_NOTADB")
+        return fail(Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", path)).with_code("SQLITE_NOTADB"));
+    return found;
+}
+
 auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());

@@ -103,6 +103,9 @@ public:
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    /// The eventcore schema version in the file at `path` (0 if it holds none), read without
+    /// creating, migrating or writing anything: for tools that must not change what they read.
+    [[nodiscard]] static auto schema_version_at(const std::string& path) -> Result<int>;
 
     struct Impl;
 
