@@ -222,10 +222,14 @@ auto run_verify(const Global& g) -> int {
             auto [at, fresh] = versions.try_emplace(std::string(e.stream), 0);
             const auto v = e.version.value();
             if (v != at->second + 1) {
-                problems.push_back(v > at->second + 1
-                                       ? fmt::format("{}: versions {} to {} of the stream are missing", where,
-                                                     at->second + 1, v - 1)
-                                       : fmt::format("{}: version repeats or goes back (after {})", where, at->second));
+                if (v == at->second + 2) {
+                    problems.push_back(fmt::format("{}: version {} of the stream is missing", where, v - 1));
+                } else if (v > at->second + 2) {
+                    problems.push_back(fmt::format("{}: versions {} to {} of the stream are missing", where,
+                                                   at->second + 1, v - 1));
+                } else {
+                    problems.push_back(fmt::format("{}: version repeats or goes back (after {})", where, at->second));
+                }
             }
             at->second = std::max(at->second, v);
             if (!is_json(e.payload)) problems.push_back(fmt::format("{}: the payload is not JSON", where));
