@@ -167,7 +167,7 @@ TEST_CASE("streams lists versions and last write times, filtered and paged", "[c
     CHECK(r.out.starts_with("STREAM       VERSION  LAST WRITTEN\naudit/log é        4  "));
 }
 
-TEST_CASE("read shows one stream's events with JSON payloads; tail shows the log with filters", "[cli]") {
+TEST_CASE("read shows one stream's events with JSON payloads, tail the log with filters", "[cli]") {
     TempDir dir;
     const auto scratch = dir.path().string();
     make_store(dir.file("r.db"), 10);
@@ -343,7 +343,7 @@ TEST_CASE("verify passes a sound file and catches a broken one", "[cli]") {
     }
 }
 
-TEST_CASE("migrate creates and updates the schema; projections lists lag and resets", "[cli]") {
+TEST_CASE("migrate creates and updates the schema, projections lists lag and resets", "[cli]") {
     TempDir dir;
     const auto scratch = dir.path().string();
     const std::string store = "sqlite:" + dir.file("p.db");

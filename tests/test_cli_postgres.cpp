@@ -98,7 +98,7 @@ TEST_CASE("SQLite to PostgreSQL and back gives identical logs", "[cli][postgres]
     CHECK(r.code == 0);
 }
 
-TEST_CASE("PostgreSQL: import refuses a non-empty schema; verify catches a broken one", "[cli][postgres]") {
+TEST_CASE("PostgreSQL: import refuses a non-empty schema, verify catches a broken one", "[cli][postgres]") {
     TempDir dir;
     const auto scratch = dir.path().string();
     const std::string pg = "postgres:" + conninfo();
