@@ -925,4 +925,298 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     return ProjectionLock([holder] {});
 }
 
+
+// Administration: listings, statistics, the log with commit boundaries, and imports.
+
+namespace {
+
+auto sql_limit(std::size_t limit) -> std::int64_t {
+    return static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
+}
+
+/// `t` as a timestamptz literal in UTC, exact to the microsecond.
+auto timestamptz_text(Timestamp t) -> std::string {
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{t - day};
+    return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00", static_cast<int>(ymd.year()),
+                       static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                       hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+}
+
+/// Rolls back unless committed; for the administration functions' own transactions.
+class LocalTransaction {
+public:
+    static auto begin(Connection& c, const char* begin_sql) -> Result<LocalTransaction> {
+        if (auto r = c.run(begin_sql, "starting a transaction"); !r) return fail(std::move(r).error());
+        return LocalTransaction(c);
+    }
+    LocalTransaction(LocalTransaction&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+    LocalTransaction(const LocalTransaction&) = delete;
+    auto operator=(const LocalTransaction&) -> LocalTransaction& = delete;
+    auto operator=(LocalTransaction&&) -> LocalTransaction& = delete;
+    ~LocalTransaction() {
+        if (c_ != nullptr && !c_->broken()) (void)c_->run("ROLLBACK", "rolling back");
+    }
+    auto commit() -> Result<void> {
+        Connection* c = std::exchange(c_, nullptr);
+        Params none;
+        auto committed = c->execute("COMMIT", none, "committing");
+        if (committed) return {};
+        auto error = std::move(committed).error();
+        if (c->broken()) {
+            return fail(Error(ErrorKind::in_doubt, error.message() + "; the connection was lost while committing: "
+                                                                       "the transaction may or may not have landed")
+                            .with_code(error.code()));
+        }
+        return fail(std::move(error));
+    }
+
+private:
+    explicit LocalTransaction(Connection& c) : c_(&c) {}
+    Connection* c_;
+};
+
+} // namespace
+
+auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
+    if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
+    Impl impl;
+    impl.target = redact(conninfo);
+    impl.conninfo = conninfo;
+    impl.options = options;
+    auto c = impl.connect();
+    if (!c) return fail(std::move(c).error());
+    return schema_version_in(**c, options.schema);
+}
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(query.after);
+    p.text(query.prefix);
+    if (query.pattern) {
+        p.text(query.pattern->to_regex());
+    } else {
+        p.null(Oid::text);
+    }
+    p.int8(sql_limit(query.limit));
+    // The version row says where each stream is (rows at version 0 are only locks of read-only
+    // participants); its last event says when it was written.
+    auto r = (*c)->query(
+        sql("SELECT st.stream_id, st.version, e.recorded_at FROM {s}.streams st JOIN {s}.events e "
+            "ON e.stream_id = st.stream_id AND e.version = st.version "
+            "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 AND ($2 = '' OR starts_with(st.stream_id, $2)) "
+            "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
+            impl_->schema)
+            .c_str(),
+        p, Phase::read, "listing streams");
+    if (!r) return fail(std::move(r).error());
+    std::vector<StreamSummary> streams;
+    for (int row = 0; row < r->rows(); ++row) {
+        auto id = stored_stream_id(r->bytes(row, 0));
+        if (!id) return fail(std::move(id).error());
+        streams.push_back(
+            {std::move(*id), StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))}, r->timestamp(row, 2)});
+    }
+    return streams;
+}
+
+auto Database::statistics() -> Result<StoreStatistics> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = LocalTransaction::begin(**c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!tx) return fail(std::move(tx).error());
+    const auto& s = impl_->schema;
+    StoreStatistics stats;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT count(*)::int8, count(DISTINCT e.stream_id)::int8, "
+                                 "(SELECT h.position FROM {s}.log_head h), min(e.recorded_at), max(e.recorded_at) "
+                                 "FROM {s}.events e",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting events");
+        if (!r) return fail(std::move(r).error());
+        stats.events = static_cast<std::uint64_t>(r->int8(0, 0));
+        stats.streams = static_cast<std::uint64_t>(r->int8(0, 1));
+        stats.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 2))};
+        if (!r->is_null(0, 3)) {
+            stats.first_recorded = r->timestamp(0, 3);
+            stats.last_recorded = r->timestamp(0, 4);
+        }
+    }
+    {
+        Params name;
+        name.text(s);
+        auto r = (*c)->query("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_catalog.pg_class c "
+                             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+                             name, Phase::read, "measuring the schema");
+        if (!r) return fail(std::move(r).error());
+        stats.size_bytes = static_cast<std::uint64_t>(r->int8(0, 0));
+    }
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT e.event_type, count(*)::int8 AS n FROM {s}.events e GROUP BY e.event_type "
+                                 "ORDER BY n DESC, e.event_type COLLATE \"C\"",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting event types");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row)
+            stats.types.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1))});
+    }
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+                                 "count(*)::int8, count(DISTINCT e.commit_last)::int8 FROM {s}.events e "
+                                 "GROUP BY day ORDER BY day",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting events by day");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row)
+            stats.days.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1)),
+                                  static_cast<std::uint64_t>(r->int8(row, 2))});
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return stats;
+}
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    if (limit == 0) return after;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
+    p.int8(sql_limit(limit));
+    // One statement, one snapshot: the page and the rest of its last commit. Commits take
+    // positions under the log_head row lock, so no later commit can show up before an earlier one.
+    auto r = (*c)->query(
+        sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 ORDER BY e.position "
+                        "LIMIT $2) "
+                        "SELECT * FROM page UNION ALL SELECT {0} FROM {{s}}.events e, (SELECT max(p.position) AS "
+                        "position, max(p.commit_last) AS commit_last FROM page p) l "
+                        "WHERE e.position > l.position AND e.position <= l.commit_last ORDER BY 3",
+                        event_columns),
+            impl_->schema)
+            .c_str(),
+        p, Phase::read, "reading the log");
+    if (!r) return fail(std::move(r).error());
+    StoredEvent event;
+    GlobalPosition last = after;
+    for (int row = 0; row < r->rows(); ++row) {
+        if (auto ok = read_event(*r, row, 0, event); !ok) return fail(std::move(ok).error());
+        if (auto ok = visit(event, GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 11))}); !ok)
+            return fail(std::move(ok).error());
+        last = event.position;
+    }
+    return last;
+}
+
+auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+    if (events.empty()) return {};
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    const auto& s = impl_->schema;
+    auto tx = LocalTransaction::begin(**c, "BEGIN");
+    if (!tx) return fail(std::move(tx).error());
+    // The log_head row lock orders this import with every commit, as a commit's own would.
+    GlobalPosition head;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
+                             "locking the log head");
+        if (!r) return fail(std::move(r).error());
+        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    }
+    std::unordered_map<std::string_view, StreamVersion> current;
+    {
+        Params p;
+        std::vector<std::string_view> ids;
+        for (const auto& e : events) {
+            if (current.try_emplace(e.stream.view(), StreamVersion{}).second) ids.push_back(e.stream.view());
+        }
+        p.array(Oid::text_array, text_array(ids));
+        auto r = (*c)->query(
+            sql("SELECT st.stream_id, st.version FROM {s}.streams st WHERE st.stream_id = ANY($1) FOR UPDATE", s)
+                .c_str(),
+            p, Phase::read, "locking the imported streams");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            if (auto at = current.find(r->bytes(row, 0)); at != current.end())
+                at->second = StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))};
+        }
+    }
+    auto checked = eventcore::detail::check_import(
+        events, head, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
+    if (!checked) return checked;
+
+    Params p;
+    {
+        Params::ArrayBuilder positions(Oid::int8), streams(Oid::text), versions(Oid::int8), types(Oid::text),
+            payloads(Oid::bytea), ids(Oid::uuid), times(Oid::text), correlation(Oid::uuid), causation(Oid::uuid),
+            commands(Oid::text), custom(Oid::text), commit_last(Oid::int8);
+        for (const auto& e : events) {
+            positions.add_int8(static_cast<std::int64_t>(e.position.value()));
+            streams.add_bytes(e.stream.view());
+            versions.add_int8(static_cast<std::int64_t>(e.version.value()));
+            types.add_bytes(e.type);
+            payloads.add_bytes(e.payload);
+            ids.add_uuid(e.metadata.event_id);
+            times.add_bytes(timestamptz_text(e.metadata.recorded_at));
+            correlation.add_uuid(e.metadata.correlation_id);
+            causation.add_uuid(e.metadata.causation_id);
+            commands.add_bytes(e.metadata.command);
+            if (e.metadata.custom.empty()) {
+                custom.add_null();
+            } else {
+                custom.add_bytes(eventcore::detail::encode_custom(e.metadata.custom));
+            }
+            commit_last.add_int8(static_cast<std::int64_t>(e.commit_last.value()));
+        }
+        p.array(Oid::int8_array, positions);
+        p.array(Oid::text_array, streams);
+        p.array(Oid::int8_array, versions);
+        p.array(Oid::text_array, types);
+        p.array(Oid::bytea_array, payloads);
+        p.array(Oid::uuid_array, ids);
+        p.array(Oid::text_array, times);
+        p.array(Oid::uuid_array, correlation);
+        p.array(Oid::uuid_array, causation);
+        p.array(Oid::text_array, commands);
+        p.array(Oid::text_array, custom);
+        p.array(Oid::int8_array, commit_last);
+    }
+    auto inserted = (*c)->query(
+        sql("WITH x AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[], $6::uuid[], "
+            "$7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::int8[]) "
+            "AS x(pos, sid, ver, ty, pl, eid, rec, corr, caus, cmd, cus, last)), "
+            "ins AS (INSERT INTO {s}.events (position, stream_id, version, event_type, payload, event_id, recorded_at, "
+            "correlation_id, causation_id, command, custom, commit_last) "
+            "SELECT x.pos, x.sid, x.ver, x.ty, x.pl, x.eid, "
+            "x.rec::timestamptz, x.corr, x.caus, x.cmd, x.cus::jsonb, x.last "
+            "FROM x ORDER BY x.pos RETURNING 1), "
+            "st AS (INSERT INTO {s}.streams AS st (stream_id, version) "
+            "SELECT x.sid, max(x.ver) FROM x GROUP BY x.sid "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version RETURNING 1) "
+            "SELECT (SELECT count(*) FROM ins)::int8, (SELECT count(*) FROM st)::int8",
+            s)
+            .c_str(),
+        p, Phase::read, "importing events");
+    if (!inserted) return fail(std::move(inserted).error());
+    {
+        Params q;
+        q.int8(static_cast<std::int64_t>(events.back().position.value()));
+        q.text(s);
+        auto r = (*c)->query(sql("UPDATE {s}.log_head SET position = $1 RETURNING pg_notify($2, $1::text)::text", s)
+                                 .c_str(),
+                             q, Phase::read, "moving the log head");
+        if (!r) return fail(std::move(r).error());
+    }
+    return tx->commit();
+}
+
 } // namespace eventcore::postgres

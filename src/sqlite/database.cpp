@@ -1027,4 +1027,191 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     return ProjectionLock([fd] { ::close(fd); });
 }
 
+
+// Administration: listings, statistics, the log with commit boundaries, and imports.
+
+namespace {
+
+auto sql_limit(std::size_t limit) -> std::int64_t {
+    return limit >= static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()) ? -1
+                                                                                      : static_cast<std::int64_t>(limit);
+}
+
+} // namespace
+
+auto Database::schema_version_at(const std::string& path) -> Result<int> {
+    auto c = Connection::open(path, SQLITE_OPEN_READONLY);
+    if (!c) return fail(std::move(c).error());
+    auto found = stored_version(**c);
+    if (!found && found.error().code() == "SQLITE_NOTADB")
+        return fail(Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", path)).with_code("SQLITE_NOTADB"));
+    return found;
+}
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    // With one max() in the select list, SQLite takes the bare recorded_at from that row.
+    auto stmt = (*c)->use(std::string_view(
+        "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
+        "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
+        "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, std::string_view(query.after));
+    stmt->bind(2, std::string_view(query.prefix));
+    std::string glob;
+    if (query.pattern) {
+        glob = query.pattern->to_sqlite_glob();
+        stmt->bind(3, std::string_view(glob));
+    } else {
+        stmt->bind_null(3);
+    }
+    stmt->bind(4, sql_limit(query.limit));
+    std::vector<StreamSummary> streams;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        auto id = stored_stream_id(stmt->text(0));
+        if (!id) return fail(std::move(id).error());
+        streams.push_back({std::move(*id), StreamVersion{stmt->uint64(1)}, timestamp(stmt->int64(2))});
+    }
+    if (rc != SQLITE_DONE) return step_error(**c, rc, "listing streams");
+    return streams;
+}
+
+auto Database::statistics() -> Result<StoreStatistics> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    StoreStatistics stats;
+    {
+        auto stmt = (*c)->use(std::string_view("SELECT count(*), count(DISTINCT stream_id), coalesce(max(position), 0), "
+                                               "min(recorded_at), max(recorded_at) FROM events"));
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "counting events");
+        stats.events = stmt->uint64(0);
+        stats.streams = stmt->uint64(1);
+        stats.head = GlobalPosition{stmt->uint64(2)};
+        if (!stmt->is_null(3)) {
+            stats.first_recorded = timestamp(stmt->int64(3));
+            stats.last_recorded = timestamp(stmt->int64(4));
+        }
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"));
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "measuring the database");
+        stats.size_bytes = stmt->uint64(0);
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type"));
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) stats.types.push_back({std::string(stmt->text(0)), stmt->uint64(1)});
+        if (rc != SQLITE_DONE) return step_error(**c, rc, "counting event types");
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT date(recorded_at / 1000000, 'unixepoch') AS day, count(*), count(DISTINCT commit_last) "
+            "FROM events GROUP BY day ORDER BY day"));
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW)
+            stats.days.push_back({std::string(stmt->text(0)), stmt->uint64(1), stmt->uint64(2)});
+        if (rc != SQLITE_DONE) return step_error(**c, rc, "counting events by day");
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return stats;
+}
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    // The columns of `read_row`, in its order.
+    auto stmt = (*c)->use(std::string_view(
+        "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
+        "causation_id, command, custom, commit_last FROM events WHERE position > ?1 ORDER BY position"));
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, after.value());
+    StoredEvent event;
+    GlobalPosition last = after;
+    GlobalPosition commit_last{};
+    std::size_t count = 0;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        const GlobalPosition position{stmt->uint64(2)};
+        if (count >= limit && position > commit_last) break; // only between commits
+        if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
+        commit_last = GlobalPosition{stmt->uint64(11)};
+        if (auto r = visit(event, commit_last); !r) return fail(std::move(r).error());
+        last = position;
+        ++count;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading the log");
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return last;
+}
+
+auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+    if (events.empty()) return {};
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    const std::lock_guard turn(impl_->write_turn);
+    auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
+    if (!tx) return fail(std::move(tx).error());
+    GlobalPosition head;
+    {
+        auto stmt = (*c)->use(Sql::head);
+        if (!stmt) return fail(std::move(stmt).error());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
+        head = GlobalPosition{stmt->uint64(0)};
+    }
+    auto checked = eventcore::detail::check_import(events, head, [&](const StreamId& id) -> Result<StreamVersion> {
+        auto stmt = (*c)->use(Sql::stream_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, id.view());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
+        return StreamVersion{stmt->uint64(0)};
+    });
+    if (!checked) return checked;
+    auto stmt = (*c)->use(Sql::insert_event);
+    if (!stmt) return fail(std::move(stmt).error());
+    for (const ArchivedEvent& e : events) {
+        const std::string custom = eventcore::detail::encode_custom(e.metadata.custom);
+        stmt->bind(1, e.stream.view()); // in the order of `event_columns`
+        stmt->bind(2, e.version.value());
+        stmt->bind(3, e.position.value());
+        stmt->bind(4, std::string_view(e.type));
+        stmt->bind_blob(5, e.payload);
+        stmt->bind(6, e.metadata.event_id);
+        stmt->bind(7, micros(e.metadata.recorded_at));
+        stmt->bind(8, e.metadata.correlation_id);
+        stmt->bind(9, e.metadata.causation_id);
+        stmt->bind(10, std::string_view(e.metadata.command));
+        if (custom.empty()) {
+            stmt->bind_null(11);
+        } else {
+            stmt->bind(11, std::string_view(custom));
+        }
+        stmt->bind(12, e.commit_last.value());
+        const int rc = stmt->step();
+        if (rc != SQLITE_DONE)
+            return step_error(**c, rc, fmt::format("importing the event at position {}", e.position));
+        stmt->reset();
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    {
+        std::lock_guard lock(impl_->commits_mutex);
+        ++impl_->local_commits;
+    }
+    impl_->committed.notify_all();
+    return {};
+}
+
 } // namespace eventcore::sqlite
