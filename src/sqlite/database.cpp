@@ -1158,9 +1158,10 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
 
 auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    const std::lock_guard turn(impl_->write_turn);
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
     GlobalPosition head;
