@@ -468,7 +468,7 @@ TEST_CASE("many readers wait for commits at once, each woken by the commit or it
     const auto wait_all = [&](std::chrono::milliseconds timeout) {
         std::vector<std::future<eventcore::Result<GlobalPosition>>> waits;
         for (int i = 0; i < readers; ++i)
-            waits.push_back(std::async(std::launch::async, [&] { return db.wait_for_events(GlobalPosition{0}, timeout); }));
+            waits.push_back(std::async(std::launch::async, [&db, timeout] { return db.wait_for_events(GlobalPosition{0}, timeout); }));
         return waits;
     };
     // Nothing commits: each returns after its own timeout, the head unchanged; one after another
