@@ -407,7 +407,11 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     if (single) {
         stmt->bind(1, ids[0].view());
     } else {
-        id_list = json_string_array(ids | std::views::transform(&StreamId::view));
+        // A plain vector rather than a transform view: Clang 14's concepts reject libstdc++ 12's views.
+        std::vector<std::string_view> names;
+        names.reserve(ids.size());
+        for (const auto& id : ids) names.push_back(id.view());
+        id_list = json_string_array(names);
         stmt->bind(1, std::string_view(id_list));
     }
 
