@@ -194,7 +194,8 @@ TEST_CASE("ChaosStore injects each kind of fault, writing nothing", "[testing][c
     SECTION("every append fails as unavailable: not retried") {
         ChaosStore chaos{memory, {.unavailable_rate = 1, .faults_on_reads = false}};
         CommandExecutor executor{chaos, {.retry = no_wait(4)}};
-        const auto& error = testing_support::error_of(executor.execute(transfer));
+        const auto result = executor.execute(transfer);
+        const auto& error = testing_support::error_of(result);
         CHECK(error.kind() == ErrorKind::store_unavailable);
         CHECK(error.code() == eventcore::testing::chaos_error_code);
         CHECK(chaos.counts().unavailable == 1);
@@ -228,8 +229,8 @@ TEST_CASE("ChaosStore's in-doubt commits land, and a command id makes the retry 
     SECTION("every commit in doubt: the command says it may have committed, never that it conflicted") {
         ChaosStore chaos{memory, {.in_doubt_rate = 1}};
         CommandExecutor executor{chaos, {.retry = no_wait(3)}};
-        const auto& error =
-            testing_support::error_of(executor.execute(TransferMoney{alice, bob, 30}, {.command_id = command_id}));
+        const auto result = executor.execute(TransferMoney{alice, bob, 30}, {.command_id = command_id});
+        const auto& error = testing_support::error_of(result);
         CHECK(error.kind() == ErrorKind::in_doubt);
         CHECK_THAT(error.message(), Catch::Contains("may have committed"));
     }
