@@ -18,6 +18,7 @@
 #include <ranges>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -296,6 +297,13 @@ auto stored_version(Connection& c) -> Result<int> {
     if (*has_table == 0) return 0;
     auto version = query_int(c, "SELECT coalesce(max(version), 0) FROM eventcore_schema", "reading the schema version");
     if (!version) return fail(std::move(version).error());
+    // A damaged file may hold anything here; it indexes the migrations, so check it first.
+    if (*version < 0 || *version > std::numeric_limits<int>::max())
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("the eventcore schema version recorded in the database is {}, which no "
+                                      "eventcore writes: the file is damaged",
+                                      *version))
+                        .with_code("EVENTCORE_SCHEMA_INVALID"));
     return static_cast<int>(*version);
 }
 
