@@ -19,6 +19,7 @@
 #include <ranges>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -342,6 +343,13 @@ auto stored_version(Connection& c) -> Result<int> {
     if (*has_table == 0) return 0;
     auto version = query_int(c, "SELECT coalesce(max(version), 0) FROM eventcore_schema", "reading the schema version");
     if (!version) return fail(std::move(version).error());
+    // A damaged file may hold anything here; it indexes the migrations, so check it first.
+    if (*version < 0 || *version > std::numeric_limits<int>::max())
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("the eventcore schema version recorded in the database is {}, which no "
+                                      "eventcore writes: the file is damaged",
+                                      *version))
+                        .with_code("EVENTCORE_SCHEMA_INVALID"));
     return static_cast<int>(*version);
 }
 
@@ -453,7 +461,11 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     if (single) {
         stmt->bind(1, ids[0].view());
     } else {
-        id_list = json_string_array(ids | std::views::transform(&StreamId::view));
+        // A plain vector rather than a transform view: Clang 14's concepts reject libstdc++ 12's views.
+        std::vector<std::string_view> names;
+        names.reserve(ids.size());
+        for (const auto& id : ids) names.push_back(id.view());
+        id_list = json_string_array(names);
         stmt->bind(1, std::string_view(id_list));
     }
 
