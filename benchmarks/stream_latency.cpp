@@ -1,0 +1,240 @@
+// The chapter's stream-count table, measured: a command that reads k streams, folds their
+// events and writes one event to each in one commit, for k = 1, 5, 10, 50, on each store, next
+// to a hand-written baseline that does the same work without the library (read the streams,
+// then one transaction appending one event per stream with the version check), in the same
+// run, alternating blocks of each so that both see the same machine.
+//
+//   bench_stream_latency [--samples N] [--postgres CONNINFO] [--json FILE] [--markdown FILE]
+//                        [--stores memory,sqlite-full,sqlite-normal,sqlite-off,postgres]
+
+#include "baselines.hpp"
+
+#include <eventcore/eventcore.hpp>
+#include <eventcore/postgres_event_store.hpp>
+#include <eventcore/sqlite_event_store.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace bench {
+
+using eventcore::Context;
+using eventcore::RecordedEvent;
+using eventcore::StreamId;
+
+/// Reads its streams (one declared, the rest added at once by `resolve`), folds them, and writes
+/// one event to each.
+struct TouchStreams {
+    StreamId first;
+    std::vector<std::string> others;
+    std::int64_t round;
+
+    using Event = TouchEvent;
+    using State = std::int64_t;
+    static constexpr std::string_view name = "TouchStreams";
+    static constexpr auto streams = eventcore::streams(&TouchStreams::first);
+
+    void apply(State& sum, const RecordedEvent<Event>& e) const { sum += std::get<Touched>(e.payload).round; }
+    void resolve(const State&, eventcore::StreamResolver& resolver) const { resolver.add_streams(others); }
+    void handle(const State&, Context<TouchStreams>& ctx) const {
+        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
+    }
+};
+
+struct Row {
+    std::string store;
+    int streams = 0;
+    int clients = 0;
+    double p50_us = 0;
+    double p99_us = 0;
+    double ops_per_s = 0;
+    double baseline_ops_per_s = 0;
+    double baseline_p50_us = 0;
+    [[nodiscard]] auto ratio() const -> double { return ops_per_s > 0 ? baseline_ops_per_s / ops_per_s : 0; }
+};
+
+auto percentile(std::vector<double> v, double p) -> double {
+    if (v.empty()) return 0;
+    std::ranges::sort(v);
+    return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+/// Times `op(client, i)` for `samples` operations spread over `clients` threads; per-operation
+/// latencies (us) and the wall time (s).
+auto timed(int clients, int samples, const std::function<void(int, int)>& op) -> std::pair<std::vector<double>, double> {
+    std::vector<std::vector<double>> per_client(static_cast<std::size_t>(clients));
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+        threads.emplace_back([&, c] {
+            auto& mine = per_client[static_cast<std::size_t>(c)];
+            for (int i = c; i < samples; i += clients) {
+                const auto t0 = std::chrono::steady_clock::now();
+                op(c, i);
+                mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::vector<double> all;
+    for (auto& v : per_client) all.insert(all.end(), v.begin(), v.end());
+    return {all, seconds};
+}
+
+/// Stream names for one measurement: ten sets of `count` streams per client, used in turn, so
+/// streams grow to samples / 10 events as they would in use.
+auto stream_names(std::string_view who, int count, int client, int i) -> std::vector<std::string> {
+    std::vector<std::string> names;
+    for (int s = 0; s < count; ++s) names.push_back(fmt::format("{}-{}-c{}-set{}-s{}", who, count, client, i % 10, s));
+    return names;
+}
+
+/// Measures the library and the baseline, alternating blocks, and returns the row.
+template <class Store>
+auto measure(std::string_view label, Store& store, Baseline& baseline, int count, int clients, int samples) -> Row {
+    eventcore::CommandExecutor executor{store};
+    const auto run_id = eventcore::Uuid::v7();
+    const auto library_op = [&](int client, int i) {
+        auto names = stream_names(fmt::format("lib-{}", run_id), count, client, i);
+        TouchStreams cmd{StreamId(names.front()), {names.begin() + 1, names.end()}, i};
+        if (auto r = executor.execute(cmd); !r) {
+            fmt::print(stderr, "library command failed: {}\n", r.error());
+            std::exit(1);
+        }
+    };
+    const auto baseline_op = [&](int client, int i) {
+        if (auto r = baseline.touch(stream_names(fmt::format("base-{}", run_id), count, client, i), i); !r) {
+            fmt::print(stderr, "baseline failed: {}\n", r.error());
+            std::exit(1);
+        }
+    };
+    std::vector<double> lib;
+    std::vector<double> base;
+    double lib_seconds = 0;
+    double base_seconds = 0;
+    constexpr int blocks = 4;
+    for (int b = 0; b < blocks; ++b) {
+        const int n = samples / blocks;
+        const auto offset = b * n;
+        auto [l, ls] = timed(clients, n, [&](int c, int i) { library_op(c, offset + i); });
+        auto [bl, bs] = timed(clients, n, [&](int c, int i) { baseline_op(c, offset + i); });
+        lib.insert(lib.end(), l.begin(), l.end());
+        base.insert(base.end(), bl.begin(), bl.end());
+        lib_seconds += ls;
+        base_seconds += bs;
+    }
+    Row row{std::string(label), count, clients};
+    row.p50_us = percentile(lib, 0.5);
+    row.p99_us = percentile(lib, 0.99);
+    row.ops_per_s = static_cast<double>(lib.size()) / lib_seconds;
+    row.baseline_ops_per_s = static_cast<double>(base.size()) / base_seconds;
+    row.baseline_p50_us = percentile(base, 0.5);
+    fmt::print("{:<16}{:>8}{:>8}{:>11.1f}{:>11.1f}{:>12.0f}{:>12.0f}{:>8.2f}\n", row.store, row.streams, row.clients,
+               row.p50_us, row.p99_us, row.ops_per_s, row.baseline_ops_per_s, row.ratio());
+    return row;
+}
+
+auto samples_for(int count, int samples) -> int {
+    // Keep each row's history and time comparable: fewer commands for wide ones.
+    return std::max(40, samples / (count >= 50 ? 5 : count >= 10 ? 2 : 1));
+}
+
+auto json(const std::vector<Row>& rows) -> std::string {
+    std::string out = "[\n";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        out += fmt::format("  {{\"store\": \"{}\", \"streams\": {}, \"clients\": {}, \"p50_us\": {:.1f}, \"p99_us\": {:.1f}, "
+                           "\"ops_per_s\": {:.0f}, \"baseline_ops_per_s\": {:.0f}, \"ratio\": {:.3f}}}{}\n",
+                           r.store, r.streams, r.clients, r.p50_us, r.p99_us, r.ops_per_s, r.baseline_ops_per_s,
+                           r.ratio(), i + 1 < rows.size() ? "," : "");
+    }
+    return out + "]\n";
+}
+
+auto markdown(const std::vector<Row>& rows) -> std::string {
+    std::string out = "| store | streams | clients | p50 (us) | p99 (us) | commands/s | baseline/s | ratio |\n"
+                      "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& r : rows) {
+        out += fmt::format("| {} | {} | {} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {:.2f} |\n", r.store, r.streams,
+                           r.clients, r.p50_us, r.p99_us, r.ops_per_s, r.baseline_ops_per_s, r.ratio());
+    }
+    return out;
+}
+
+} // namespace bench
+
+int main(int argc, char** argv) {
+    using namespace bench;
+    int samples = 400;
+    std::string postgres = std::getenv("EVENTCORE_PG") != nullptr ? std::getenv("EVENTCORE_PG") : "";
+    std::string json_path;
+    std::string markdown_path;
+    std::string stores = "memory,sqlite-full,sqlite-normal,sqlite-off,postgres";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string_view flag = argv[i];
+        if (flag == "--samples") samples = std::max(40, std::atoi(argv[i + 1]));
+        else if (flag == "--postgres") postgres = argv[i + 1];
+        else if (flag == "--json") json_path = argv[i + 1];
+        else if (flag == "--markdown") markdown_path = argv[i + 1];
+        else if (flag == "--stores") stores = argv[i + 1];
+        else {
+            fmt::print(stderr, "usage: bench_stream_latency [--samples N] [--postgres CONNINFO] [--json FILE] "
+                               "[--markdown FILE] [--stores LIST]\n");
+            return 2;
+        }
+    }
+    const auto wanted = [&](std::string_view name) { return ("," + stores + ",").find(fmt::format(",{},", name)) != std::string::npos; };
+
+    fmt::print("{:<16}{:>8}{:>8}{:>11}{:>11}{:>12}{:>12}{:>8}\n", "store", "streams", "clients", "p50 us", "p99 us",
+               "commands/s", "baseline/s", "ratio");
+    std::vector<Row> rows;
+    constexpr int counts[] = {1, 5, 10, 50};
+    if (wanted("memory")) {
+        for (const int k : counts) {
+            eventcore::InMemoryEventStore<TouchEvent> store;
+            MemoryBaseline baseline;
+            rows.push_back(measure("memory", store, baseline, k, 1, samples_for(k, samples * 5)));
+        }
+    }
+    for (const auto& [name, sync] : {std::pair{"sqlite-full", eventcore::sqlite::Synchronous::full},
+                                     std::pair{"sqlite-normal", eventcore::sqlite::Synchronous::normal},
+                                     std::pair{"sqlite-off", eventcore::sqlite::Synchronous::off}}) {
+        if (!wanted(name)) continue;
+        const auto dir = std::filesystem::temp_directory_path() / fmt::format("eventcore-bench-{}", eventcore::Uuid::v7());
+        std::filesystem::create_directories(dir);
+        for (const int k : counts) {
+            auto store = eventcore::SqliteEventStore<TouchEvent>::open((dir / fmt::format("lib-{}.db", k)).string(),
+                                                                       {.synchronous = sync})
+                             .value();
+            SqliteBaseline baseline((dir / fmt::format("base-{}.db", k)).string(), sync);
+            rows.push_back(measure(name, store, baseline, k, 1, samples_for(k, samples)));
+        }
+        std::filesystem::remove_all(dir);
+    }
+    if (wanted("postgres") && !postgres.empty()) {
+        for (const int clients : {1, 4}) {
+            for (const int k : counts) {
+                const auto schema = fmt::format("bench_{:x}", eventcore::detail::random_u64() & 0xFFFFFFFFFFFF);
+                auto store = eventcore::PostgresEventStore<TouchEvent>::open(postgres, {.schema = schema}).value();
+                PostgresBaseline baseline(postgres, schema + "_base", clients);
+                rows.push_back(measure("postgres", store, baseline, k, clients, samples_for(k, samples)));
+                baseline.drop();
+                drop_schema(postgres, schema);
+            }
+        }
+    }
+    if (!json_path.empty()) std::ofstream(json_path) << json(rows);
+    if (!markdown_path.empty()) std::ofstream(markdown_path) << markdown(rows);
+    return 0;
+}
