@@ -15,6 +15,8 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -43,7 +45,9 @@ public:
     }
 };
 
-/// Plain containers and a mutex.
+/// Plain containers and a mutex. Each event keeps what the SQLite and PostgreSQL baselines store
+/// with it (stream, version, position, an id, the time, correlation and causation ids, the
+/// command's name), the payload typed as it is in the in-memory store.
 class MemoryBaseline final : public Baseline {
 public:
     using Baseline::touch;
@@ -56,25 +60,42 @@ public:
                 const auto it = events_.find(streams[i]);
                 if (it == events_.end()) continue;
                 versions[i] = it->second.size();
-                for (const auto& e : it->second) sum += e.round;
+                for (const auto* e : it->second) sum += std::get<Touched>(e->payload).round;
             }
         }
+        const auto command_id = eventcore::Uuid::v7();
+        std::vector<eventcore::Uuid> ids;
+        ids.reserve(streams.size());
+        for (std::size_t i = 0; i < streams.size(); ++i) ids.push_back(eventcore::Uuid::v7());
         std::lock_guard lock(mutex_);
         for (std::size_t i = 0; i < streams.size(); ++i) {
             if (events_[streams[i]].size() != versions[i]) return eventcore::fail(eventcore::ErrorKind::version_conflict, "conflict");
         }
-        for (const auto& s : streams) events_[s].push_back({round + (sum & 0), ++head_});
+        const auto now = std::chrono::system_clock::now();
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+            auto& stream = events_[streams[i]];
+            log_.push_back({streams[i], stream.size() + 1, log_.size() + 1, ids[i], now, command_id, command_id,
+                            "TouchStreams", Touched{round + (sum & 0)}});
+            stream.push_back(&log_.back());
+        }
         return {};
     }
 
 private:
     struct Event {
-        std::int64_t round;
-        std::uint64_t position;
+        std::string stream;
+        std::size_t version;
+        std::size_t position;
+        eventcore::Uuid id;
+        std::chrono::system_clock::time_point recorded_at;
+        eventcore::Uuid correlation;
+        eventcore::Uuid causation;
+        std::string command;
+        TouchEvent payload;
     };
     std::mutex mutex_;
-    std::unordered_map<std::string, std::vector<Event>> events_;
-    std::uint64_t head_ = 0;
+    std::deque<Event> log_;
+    std::unordered_map<std::string, std::vector<const Event*>> events_;
 };
 
 /// Raw SQLite statements on a table shaped like the store's.
@@ -226,7 +247,7 @@ END $fn$;
         for (auto* c : connections_) PQfinish(c);
     }
 
-    void drop() { run(fmt::format("DROP SCHEMA {} CASCADE", schema_)); }
+    void drop() { run(fmt::format("SET client_min_messages = warning; DROP SCHEMA {} CASCADE", schema_)); }
 
     auto touch(int client, const std::vector<std::string>& streams, std::int64_t round) -> eventcore::Result<void> override {
         PGconn* c = connections_[static_cast<std::size_t>(client)];
