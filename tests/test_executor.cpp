@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -431,4 +432,101 @@ TEST_CASE("a command that writes nothing commits nothing", "[executor]") {
     CHECK(r->events.empty());
     CHECK(r->streams == std::vector<eventcore::StreamState>{{id("a"), StreamVersion{1}}});
     CHECK(store.head().value() == GlobalPosition{1});
+}
+
+namespace {
+
+/// Pays the same amount from one account to each of a list of accounts: a `std::vector<StreamId>`
+/// field declared in `streams` next to a single one.
+struct PayEach {
+    StreamId from_account;
+    std::vector<StreamId> to_accounts;
+    std::int64_t amount;
+
+    struct State {
+        std::map<StreamId, AccountState> accounts;
+    };
+    using Event = BankEvent;
+    static constexpr std::string_view name = "PayEach";
+    static constexpr auto streams = eventcore::streams(&PayEach::from_account, &PayEach::to_accounts);
+
+    void apply(State& s, const eventcore::RecordedEvent<Event>& e) const { s.accounts[e.stream].apply(e.payload); }
+    void handle(const State& s, eventcore::Context<PayEach>& ctx) const {
+        const auto total = amount * static_cast<std::int64_t>(to_accounts.size());
+        const auto from = s.accounts.find(from_account);
+        ctx.require(from != s.accounts.end() && from->second.balance >= total, "insufficient funds in {}",
+                    from_account);
+        ctx.write<&PayEach::from_account>(MoneyWithdrawn{total});
+        for (const auto& to : to_accounts) ctx.write(to, MoneyDeposited{amount});
+    }
+};
+static_assert(eventcore::Command<PayEach>);
+
+struct TouchAll {
+    std::vector<StreamId> ids;
+    struct State {};
+    using Event = BankEvent;
+    static constexpr std::string_view name = "TouchAll";
+    static constexpr auto streams = eventcore::streams(&TouchAll::ids);
+    void apply(State&, const eventcore::RecordedEvent<Event>&) const {}
+    void handle(const State&, eventcore::Context<TouchAll>& ctx) const {
+        for (const auto& s : ids) ctx.write(s, MoneyDeposited{1});
+    }
+};
+static_assert(eventcore::Command<TouchAll>);
+
+} // namespace
+
+TEST_CASE("a command may declare a list of streams", "[executor][streams]") {
+    Store store;
+    CommandExecutor executor{store};
+    open(executor, "payer", 1000);
+    open(executor, "a", 0);
+    open(executor, "b", 0);
+    open(executor, "c", 0);
+
+    auto result = executor.execute(PayEach{id("payer"), {id("a"), id("b"), id("c")}, 100});
+    REQUIRE(result);
+    CHECK(result->attempts == 1);
+    CHECK(result->events.size() == 4);
+    CHECK(result->streams.size() == 4);
+    CHECK(balance(store, id("payer")) == 700);
+    for (const char* to : {"a", "b", "c"}) CHECK(balance(store, id(to)) == 100);
+
+    SECTION("every listed stream is version-checked at commit") {
+        InterferingStore interfering(store, 1, [](Store& s) {
+            REQUIRE(eventcore::append_to_stream(s, id("c"), ExpectedVersion::any(), {MoneyDeposited{50}}));
+        });
+        CommandExecutor racing{interfering, {.retry = fast_retries()}};
+        auto raced = racing.execute(PayEach{id("payer"), {id("b"), id("c")}, 10});
+        REQUIRE(raced);
+        CHECK(raced->attempts == 2);
+        CHECK(balance(store, id("payer")) == 680);
+        CHECK(balance(store, id("c")) == 160);
+    }
+    SECTION("a stream named twice is read and checked once") {
+        auto twice = executor.execute(PayEach{id("payer"), {id("a"), id("a")}, 10});
+        REQUIRE(twice);
+        CHECK(twice->streams.size() == 2);
+        CHECK(balance(store, id("a")) == 120);
+    }
+    SECTION("a list holding an empty stream id is a validation error that names the field") {
+        auto bad = executor.execute(PayEach{id("payer"), {id("a"), StreamId{}}, 10});
+        REQUIRE_FALSE(bad);
+        CHECK(bad.error().kind() == ErrorKind::validation);
+        CHECK_THAT(bad.error().message(), Catch::Contains("empty stream id"));
+        CHECK(balance(store, id("payer")) == 700);
+    }
+}
+
+TEST_CASE("a command whose only stream field is an empty list is a validation error", "[executor][streams]") {
+    Store store;
+    CommandExecutor executor{store};
+    auto none = executor.execute(TouchAll{});
+    REQUIRE_FALSE(none);
+    CHECK(none.error().kind() == ErrorKind::validation);
+    CHECK_THAT(none.error().message(), Catch::Contains("TouchAll declares no stream"));
+    auto some = executor.execute(TouchAll{{id("x"), id("y")}});
+    REQUIRE(some);
+    CHECK(some->events.size() == 2);
 }

@@ -58,9 +58,9 @@ consteval auto ignored_stream_fields() {
     if constexpr (requires { C::ignored_stream_fields; }) {
         static_assert(is_stream_set_of<std::remove_cvref_t<decltype(C::ignored_stream_fields)>, C>,
                       "eventcore: declare ignored_stream_fields with eventcore::streams(&Command::field, ...)");
-        return C::ignored_stream_fields.members;
+        return C::ignored_stream_fields.fields;
     } else {
-        return std::array<const StreamId C::*, 0>{};
+        return std::array<StreamField<C>, 0>{};
     }
 }
 
@@ -72,11 +72,14 @@ consteval auto ignored_fields_are_not_declared() -> bool {
     return true;
 }
 
+template <class T>
+inline constexpr bool is_stream_field = std::is_same_v<std::remove_cv_t<T>, StreamId> ||
+                                        std::is_same_v<std::remove_cv_t<T>, std::vector<StreamId>>;
+
 template <class C>
 consteval auto count_stream_id_fields() -> std::size_t {
     return []<std::size_t... I>(std::index_sequence<I...>) {
-        return (std::size_t{0} + ... +
-                (std::is_same_v<std::remove_cv_t<boost::pfr::tuple_element_t<I, C>>, StreamId> ? 1 : 0));
+        return (std::size_t{0} + ... + (is_stream_field<boost::pfr::tuple_element_t<I, C>> ? 1 : 0));
     }(std::make_index_sequence<boost::pfr::tuple_size_v<C>>{});
 }
 
@@ -144,7 +147,8 @@ consteval auto diagnose_command() -> bool {
                       "eventcore: a field cannot be both in `streams` and in `ignored_stream_fields`");
     } else if constexpr (!stream_fields_accounted_for<C>()) {
         static_assert(stream_fields_accounted_for<C>(),
-                      "eventcore: every StreamId field of a command must be declared in `streams`, or listed in "
+                      "eventcore: every StreamId field of a command must be declared in `streams` (std::vector<StreamId> "
+                      "fields too), or listed in "
                       "`ignored_stream_fields` if the command does not read it (types Boost.PFR cannot inspect opt "
                       "out with `static constexpr bool check_stream_fields = false;`)");
     }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <type_traits>
 #include <cstddef>
 #include <ranges>
 #include <span>
@@ -112,9 +113,15 @@ public:
     template <auto Member, class T>
         requires std::constructible_from<Event, T&&>
     void write(T&& event) {
-        static_assert(C::streams.contains(Member),
-                      "eventcore: ctx.write<&Command::field> needs a field declared in the command's streams");
-        writes_.push_back({command_.*Member, Event(std::forward<T>(event))});
+        if constexpr (!std::is_convertible_v<decltype(Member), const StreamId C::*>) {
+            static_assert(std::is_convertible_v<decltype(Member), const StreamId C::*>,
+                          "eventcore: ctx.write<&Command::field> takes a StreamId field; write to a stream of a "
+                          "list with ctx.write(stream, event)");
+        } else {
+            static_assert(C::streams.contains(static_cast<const StreamId C::*>(Member)),
+                          "eventcore: ctx.write<&Command::field> needs a field declared in the command's streams");
+            writes_.push_back({command_.*Member, Event(std::forward<T>(event))});
+        }
     }
 
     /// As `write`, but returns the `undeclared_stream` error instead of throwing it.

@@ -260,15 +260,27 @@ private:
             std::vector<StreamId> streams;
             streams.reserve(C::streams.size());
             std::size_t field = 0;
-            for (auto member : C::streams) {
-                const StreamId& id = command_.*member;
+            const auto add = [&](const StreamId& id) -> Result<void> {
                 if (id.empty())
                     return fail(ErrorKind::validation,
-                                "command {}: declared stream #{} (in the order of `streams`) holds an empty stream id",
+                                "command {}: declared stream field #{} (in the order of `streams`) holds an empty "
+                                "stream id",
                                 name, field);
                 if (std::ranges::find(streams, id) == streams.end()) streams.push_back(id);
+                return {};
+            };
+            for (const auto& f : C::streams) {
+                if (f.one != nullptr) {
+                    if (auto r = add(command_.*f.one); !r) return fail(std::move(r).error());
+                } else {
+                    for (const auto& id : command_.*f.many) {
+                        if (auto r = add(id); !r) return fail(std::move(r).error());
+                    }
+                }
                 ++field;
             }
+            if (streams.empty())
+                return fail(ErrorKind::validation, "command {} declares no stream: its stream lists are all empty", name);
             return streams;
         }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace eventcore {
 
@@ -22,31 +23,53 @@ template <class C>
 struct MemberTraits<const StreamId C::*> : std::true_type {
     using class_type = C;
 };
+template <class C>
+struct MemberTraits<std::vector<StreamId> C::*> : std::true_type {
+    using class_type = C;
+};
+template <class C>
+struct MemberTraits<const std::vector<StreamId> C::*> : std::true_type {
+    using class_type = C;
+};
 
 // Not constexpr on purpose: reaching it while evaluating `streams(...)` stops compilation
 // with its name in the diagnostic.
 void eventcore_command_declares_the_same_stream_field_twice();
 } // namespace detail
 
-/// The stream fields a command declares: pointers to its `StreamId` members.
-/// Made by `eventcore::streams(...)`; usable in constant expressions.
+/// One declared field: a `StreamId`, or a `std::vector<StreamId>` of streams known when the
+/// command is made (the accounts of a batch transfer, say).
+template <class C>
+struct StreamField {
+    const StreamId C::*one = nullptr;
+    const std::vector<StreamId> C::*many = nullptr;
+
+    constexpr StreamField() = default;
+    constexpr StreamField(const StreamId C::*m) noexcept : one(m) {}             // NOLINT: implicit by design
+    constexpr StreamField(const std::vector<StreamId> C::*m) noexcept : many(m) {} // NOLINT: implicit by design
+
+    friend constexpr auto operator==(const StreamField&, const StreamField&) -> bool = default;
+};
+
+/// The stream fields a command declares: pointers to its `StreamId` (or `std::vector<StreamId>`)
+/// members. Made by `eventcore::streams(...)`; usable in constant expressions.
 template <class C, std::size_t N>
 struct StreamSet {
     using command_type = C;
-    std::array<const StreamId C::*, N> members;
+    std::array<StreamField<C>, N> fields;
 
     [[nodiscard]] static constexpr auto size() noexcept -> std::size_t { return N; }
 
     /// Whether `member` is one of the declared fields.
-    [[nodiscard]] constexpr auto contains(const StreamId C::*member) const noexcept -> bool {
-        for (auto m : members) {
-            if (m == member) return true;
+    [[nodiscard]] constexpr auto contains(StreamField<C> member) const noexcept -> bool {
+        for (const auto& f : fields) {
+            if (f == member) return true;
         }
         return false;
     }
 
-    [[nodiscard]] constexpr auto begin() const noexcept { return members.begin(); }
-    [[nodiscard]] constexpr auto end() const noexcept { return members.end(); }
+    [[nodiscard]] constexpr auto begin() const noexcept { return fields.begin(); }
+    [[nodiscard]] constexpr auto end() const noexcept { return fields.end(); }
 };
 
 /// Declares a command's streams, the way `#[stream]` marks fields in the Rust original:
@@ -62,23 +85,24 @@ struct StreamSet {
 /// };
 /// \endcode
 ///
-/// Every argument must point to a `StreamId` member of the same command, each at most once.
+/// Every argument must point to a `StreamId` (or `std::vector<StreamId>`) member of the same
+/// command, each at most once.
 template <class... Members>
 [[nodiscard]] consteval auto streams(Members... members) {
     static_assert(sizeof...(Members) > 0,
                   "eventcore: a command must declare at least one stream, as in "
                   "eventcore::streams(&Command::account)");
     static_assert((detail::MemberTraits<Members>::value && ...),
-                  "eventcore: command streams must be pointers to StreamId members, as in "
-                  "eventcore::streams(&Command::account)");
+                  "eventcore: command streams must be pointers to StreamId members (or std::vector<StreamId> "
+                  "members), as in eventcore::streams(&Command::account)");
     using First = std::tuple_element_t<0, std::tuple<Members...>>;
     using C = typename detail::MemberTraits<First>::class_type;
     static_assert((std::is_same_v<typename detail::MemberTraits<Members>::class_type, C> && ...),
                   "eventcore: all streams of a command must be members of the same command type");
-    StreamSet<C, sizeof...(Members)> set{{members...}};
+    StreamSet<C, sizeof...(Members)> set{{StreamField<C>(members)...}};
     for (std::size_t i = 0; i < set.size(); ++i) {
         for (std::size_t j = i + 1; j < set.size(); ++j) {
-            if (set.members[i] == set.members[j]) detail::eventcore_command_declares_the_same_stream_field_twice();
+            if (set.fields[i] == set.fields[j]) detail::eventcore_command_declares_the_same_stream_field_twice();
         }
     }
     return set;
