@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -33,27 +34,25 @@ using eventcore::Context;
 using eventcore::RecordedEvent;
 using eventcore::StreamId;
 
-/// Reads its streams (one declared, the rest added at once by `resolve`), folds them, and writes
-/// one event to each.
+/// Reads its streams (declared as one list field: all read up front, in one snapshot), folds
+/// them, and writes one event to each.
 struct TouchStreams {
-    StreamId first;
-    std::vector<std::string> others;
+    std::vector<StreamId> ids;
     std::int64_t round;
 
     using Event = TouchEvent;
     using State = std::int64_t;
     static constexpr std::string_view name = "TouchStreams";
-    static constexpr auto streams = eventcore::streams(&TouchStreams::first);
+    static constexpr auto streams = eventcore::streams(&TouchStreams::ids);
 
     void apply(State& sum, const RecordedEvent<Event>& e) const { sum += std::get<Touched>(e.payload).round; }
-    void resolve(const State&, eventcore::StreamResolver& resolver) const { resolver.add_streams(others); }
     void handle(const State&, Context<TouchStreams>& ctx) const {
         for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
     }
 };
 
 auto make_command(const std::vector<std::string>& names, int round) -> TouchStreams {
-    return TouchStreams{StreamId(names.front()), {names.begin() + 1, names.end()}, round};
+    return TouchStreams{{names.begin(), names.end()}, round};
 }
 
 struct Row {
@@ -74,27 +73,51 @@ auto percentile(std::vector<double> v, double p) -> double {
     return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
-/// Times `op(client, i)` for `samples` operations spread over `clients` threads; per-operation
-/// latencies (us) and the wall time (s).
-auto timed(int clients, int samples, const std::function<void(int, int)>& op) -> std::pair<std::vector<double>, double> {
+/// What a block measured: per-operation latencies (us, when timed one by one), wall time and the
+/// clients' CPU time (s).
+struct Block {
+    std::vector<double> latencies;
+    double wall_s = 0;
+    double cpu_s = 0;
+};
+
+auto thread_cpu_seconds() -> double {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+/// Runs `op(client, i)` for `samples` operations spread over `clients` threads, timing each one
+/// (`per_op`) or only the whole (two clock reads per operation are a fifth of a microsecond
+/// command: they would pull the library and the baseline together).
+auto timed(int clients, int samples, bool per_op, const std::function<void(int, int)>& op) -> Block {
     std::vector<std::vector<double>> per_client(static_cast<std::size_t>(clients));
+    std::vector<double> cpu(static_cast<std::size_t>(clients));
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c) {
         threads.emplace_back([&, c] {
             auto& mine = per_client[static_cast<std::size_t>(c)];
+            mine.reserve(static_cast<std::size_t>(samples / clients + 1));
+            const double cpu0 = thread_cpu_seconds();
             for (int i = c; i < samples; i += clients) {
-                const auto t0 = std::chrono::steady_clock::now();
-                op(c, i);
-                mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+                if (per_op) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    op(c, i);
+                    mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+                } else {
+                    op(c, i);
+                }
             }
+            cpu[static_cast<std::size_t>(c)] = thread_cpu_seconds() - cpu0;
         });
     }
     for (auto& t : threads) t.join();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::vector<double> all;
-    for (auto& v : per_client) all.insert(all.end(), v.begin(), v.end());
-    return {all, seconds};
+    Block block;
+    block.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    for (auto& v : per_client) block.latencies.insert(block.latencies.end(), v.begin(), v.end());
+    for (const double c : cpu) block.cpu_s += c;
+    return block;
 }
 
 /// Stream names for one measurement: each client's commands take sets of `count` streams, ten
@@ -111,10 +134,12 @@ auto stream_names(std::string_view who, int count, int client, int set) -> std::
 /// Measures the library and the baseline, alternating blocks, and returns the row. Commands and
 /// stream names are made before the clock starts: only `execute` and `touch` are timed.
 template <class Store>
-auto measure(std::string_view label, Store& store, Baseline& baseline, int count, int clients, int samples) -> Row {
+auto measure(std::string_view label, Store& store, Baseline& baseline, int count, int clients, int samples,
+             bool cpu_bound = false) -> Row {
+    constexpr int blocks = 10;
     eventcore::CommandExecutor executor{store};
     const auto run_id = eventcore::Uuid::v7();
-    const int sets = (samples / 10 + clients) * 10 / clients / commands_per_set + 2;
+    const int sets = (samples / blocks + clients) * blocks * 2 / clients / commands_per_set + 2;
     std::vector<std::vector<TouchStreams>> commands(static_cast<std::size_t>(clients));
     std::vector<std::vector<std::vector<std::string>>> names(static_cast<std::size_t>(clients));
     for (int c = 0; c < clients; ++c) {
@@ -144,17 +169,29 @@ auto measure(std::string_view label, Store& store, Baseline& baseline, int count
     std::vector<double> lib_rates;
     std::vector<double> base_rates;
     // Ten blocks of each, alternating, each block's throughput on its own: the medians of those
-    // shrug off a block that another process on the machine slowed down.
-    constexpr int blocks = 10;
+    // shrug off a block that another process on the machine slowed down. A CPU-bound store
+    // (cpu_bound) is measured by the CPU time its thread used, in blocks of their own without
+    // per-operation clocks: wall time on a shared machine counts other processes' turns.
     const int n = std::max(clients, samples / blocks);
+    const int phases = cpu_bound ? 2 : 1;
     for (int b = 0; b < blocks; ++b) {
-        const auto offset = b * n;
-        auto [l, ls] = timed(clients, n, [&](int c, int i) { library_op(c, offset + i); });
-        auto [bl, bs] = timed(clients, n, [&](int c, int i) { baseline_op(c, offset + i); });
-        lib_rates.push_back(static_cast<double>(l.size()) / ls);
-        base_rates.push_back(static_cast<double>(bl.size()) / bs);
-        lib.insert(lib.end(), l.begin(), l.end());
-        base.insert(base.end(), bl.begin(), bl.end());
+        for (int phase = 0; phase < phases; ++phase) {
+            const bool per_op = phase == 0;
+            const auto offset = (b * phases + phase) * n;
+            auto l = timed(clients, n, per_op, [&](int c, int i) { library_op(c, offset + i); });
+            auto bl = timed(clients, n, per_op, [&](int c, int i) { baseline_op(c, offset + i); });
+            if (per_op) {
+                lib.insert(lib.end(), l.latencies.begin(), l.latencies.end());
+                base.insert(base.end(), bl.latencies.begin(), bl.latencies.end());
+            }
+            if (cpu_bound && !per_op) {
+                lib_rates.push_back(static_cast<double>(n) / l.cpu_s);
+                base_rates.push_back(static_cast<double>(n) / bl.cpu_s);
+            } else if (!cpu_bound) {
+                lib_rates.push_back(static_cast<double>(n) / l.wall_s);
+                base_rates.push_back(static_cast<double>(n) / bl.wall_s);
+            }
+        }
     }
     Row row{std::string(label), count, clients};
     row.p50_us = percentile(lib, 0.5);
@@ -162,8 +199,9 @@ auto measure(std::string_view label, Store& store, Baseline& baseline, int count
     row.ops_per_s = percentile(lib_rates, 0.5);
     row.baseline_ops_per_s = percentile(base_rates, 0.5);
     row.baseline_p50_us = percentile(base, 0.5);
-    fmt::print("{:<16}{:>8}{:>8}{:>11.1f}{:>11.1f}{:>12.0f}{:>12.0f}{:>8.2f}\n", row.store, row.streams, row.clients,
-               row.p50_us, row.p99_us, row.ops_per_s, row.baseline_ops_per_s, row.ratio());
+    fmt::print("{:<16}{:>8}{:>8}{:>11.1f}{:>11.1f}{:>12.0f}{:>12.0f}{:>8.2f}{:>12.1f}\n", row.store, row.streams,
+               row.clients, row.p50_us, row.p99_us, row.ops_per_s, row.baseline_ops_per_s, row.ratio(),
+               row.baseline_p50_us);
     return row;
 }
 
@@ -220,8 +258,8 @@ int main(int argc, char** argv) {
     }
     const auto wanted = [&](std::string_view name) { return ("," + stores + ",").find(fmt::format(",{},", name)) != std::string::npos; };
 
-    fmt::print("{:<16}{:>8}{:>8}{:>11}{:>11}{:>12}{:>12}{:>8}\n", "store", "streams", "clients", "p50 us", "p99 us",
-               "commands/s", "baseline/s", "ratio");
+    fmt::print("{:<16}{:>8}{:>8}{:>11}{:>11}{:>12}{:>12}{:>8}{:>12}\n", "store", "streams", "clients", "p50 us",
+               "p99 us", "commands/s", "baseline/s", "ratio", "base p50 us");
     std::vector<Row> rows;
     std::vector<int> counts;
     for (std::size_t at = 0; at < counts_arg.size();) {
@@ -233,7 +271,7 @@ int main(int argc, char** argv) {
         for (const int k : counts) {
             eventcore::InMemoryEventStore<TouchEvent> store;
             MemoryBaseline baseline;
-            rows.push_back(measure("memory", store, baseline, k, 1, samples_for(k, samples * 100)));
+            rows.push_back(measure("memory", store, baseline, k, 1, samples_for(k, samples * 100), true));
         }
     }
     for (const auto& [name, sync] : {std::pair{"sqlite-full", eventcore::sqlite::Synchronous::full},
