@@ -215,9 +215,9 @@ auto json(const std::vector<Row>& rows) -> std::string {
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
         out += fmt::format("  {{\"store\": \"{}\", \"streams\": {}, \"clients\": {}, \"p50_us\": {:.1f}, \"p99_us\": {:.1f}, "
-                           "\"ops_per_s\": {:.0f}, \"baseline_ops_per_s\": {:.0f}, \"ratio\": {:.3f}}}{}\n",
+                           "\"ops_per_s\": {:.0f}, \"baseline_ops_per_s\": {:.0f}, \"ratio\": {:.3f}, \"baseline_p50_us\": {:.1f}}}{}\n",
                            r.store, r.streams, r.clients, r.p50_us, r.p99_us, r.ops_per_s, r.baseline_ops_per_s,
-                           r.ratio(), i + 1 < rows.size() ? "," : "");
+                           r.ratio(), r.baseline_p50_us, i + 1 < rows.size() ? "," : "");
     }
     return out + "]\n";
 }

@@ -153,6 +153,7 @@ public:
                         "with add_stream first",
                         detail::command_name<C>(), stream);
         }
+        if (writes_.empty()) writes_.reserve(read_.size()); // commands mostly write once per stream
         writes_.push_back({stream, Event(std::forward<T>(event))});
         return {};
     }

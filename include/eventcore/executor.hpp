@@ -382,9 +382,10 @@ private:
             }
             request.events.reserve(decision.writes.size());
             const Uuid correlation = options_.correlation_id.value_or(command_id_);
+            const auto now = std::chrono::system_clock::now(); // one clock read for all the event ids
             for (auto& w : decision.writes) {
                 request.events.push_back({std::move(w.stream), std::move(w.event),
-                                          EventMetadata{.event_id = Uuid::v7(),
+                                          EventMetadata{.event_id = Uuid::v7(now),
                                                         .recorded_at = {},
                                                         .correlation_id = correlation,
                                                         .causation_id = command_id_,
