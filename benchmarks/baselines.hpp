@@ -154,11 +154,12 @@ public:
         auto position = sqlite3_column_int64(head_, 0);
         sqlite3_reset(head_);
         const auto last = position + static_cast<std::int64_t>(streams.size());
-        const auto payload = fmt::format("{{\"round\":{}}}", round + (sum & 0));
         const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
         for (const auto& s : streams) {
+            // Each event serialized on its own, as events with different contents would be.
+            const auto payload = fmt::format("{{\"round\":{}}}", round + (sum & 0));
             const auto id = eventcore::Uuid::v7();
             sqlite3_bind_int64(insert_, 1, ++position);
             sqlite3_bind_text(insert_, 2, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);

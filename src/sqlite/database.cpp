@@ -402,11 +402,15 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
 
     // One statement reads every stream: SQLite runs it in one read transaction, a snapshot.
     const bool single = ids.size() == 1;
-    auto stmt = (*c)->use(single ? Sql::read_one_stream : Sql::read_streams);
+    const std::string* listed = single ? nullptr : detail::read_streams_text(ids.size());
+    auto stmt = listed != nullptr ? (*c)->use(std::string_view(*listed))
+                                  : (*c)->use(single ? Sql::read_one_stream : Sql::read_streams);
     if (!stmt) return fail(std::move(stmt).error());
     std::string id_list;
     if (single) {
         stmt->bind(1, ids[0].view());
+    } else if (listed != nullptr) {
+        for (std::size_t i = 0; i < ids.size(); ++i) stmt->bind(static_cast<int>(i) + 1, ids[i].view());
     } else {
         id_list = json_string_array(ids | std::views::transform(&StreamId::view));
         stmt->bind(1, std::string_view(id_list));
