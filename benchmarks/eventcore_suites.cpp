@@ -376,7 +376,8 @@ void BM_MemoryPerEvent(benchmark::State& state) {
             (void)executor.execute(Touch{std::move(streams), static_cast<std::int64_t>(c)});
         }
         const auto after = mallinfo2().uordblks;
-        state.counters["bytes_per_event"] = static_cast<double>(after - before) / static_cast<double>(events);
+        state.counters["bytes_per_event"] =
+            (static_cast<double>(after) - static_cast<double>(before)) / static_cast<double>(events);
         state.counters["events"] = static_cast<double>(events);
     }
 }
