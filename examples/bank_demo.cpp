@@ -120,22 +120,20 @@ struct TransferMoney {
     }
 };
 
-/// Reads a set of streams (one declared, the rest discovered at once by `resolve`) and writes one
+/// Reads a set of streams (a list field: all of them read in the first snapshot) and writes one
 /// event to each: the shape of the chapter's stream-count table.
 struct TouchStreams {
-    StreamId first;
-    std::vector<std::string> others;
+    std::vector<StreamId> touched;
     std::uint32_t round;
 
     using Event = BankEvent;
     using State = std::uint64_t;
     static constexpr std::string_view name = "TouchStreams";
-    static constexpr auto streams = eventcore::streams(&TouchStreams::first);
+    static constexpr auto streams = eventcore::streams(&TouchStreams::touched);
 
     void apply(State& events, const RecordedEvent<Event>&) const { ++events; }
-    void resolve(const State&, eventcore::StreamResolver& resolver) const { resolver.add_streams(others); }
     void handle(const State&, Context<TouchStreams>& ctx) const {
-        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
+        for (const auto& stream : touched) ctx.write(stream, Touched{round});
     }
 };
 
@@ -266,8 +264,8 @@ auto latency_rows(Executor& executor, const Settings& settings, std::string_view
         for (int i = 0; i < settings.latency_samples; ++i) {
             // Ten sets of streams per size, so streams grow as they would in use.
             const auto name = [&](int s) { return fmt::format("latency-{}-{}-{}-{}", run_id, count, i % 10, s); };
-            TouchStreams cmd{StreamId(name(0)), {}, static_cast<std::uint32_t>(i)};
-            for (int s = 1; s < count; ++s) cmd.others.push_back(name(s));
+            TouchStreams cmd{{}, static_cast<std::uint32_t>(i)};
+            for (int s = 0; s < count; ++s) cmd.touched.emplace_back(name(s));
             const auto t0 = std::chrono::steady_clock::now();
             auto r = executor.execute(cmd);
             samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());

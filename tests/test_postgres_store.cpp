@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -417,6 +418,16 @@ TEST_CASE("bad connections and schemas are clear errors that never show the pass
             CHECK(store.error().kind() == ErrorKind::validation);
         }
     }
+    SECTION("a malformed connection string is refused without repeating it") {
+        for (const char* bad : {"host=db password=s3cret dbname", "host=db password='s3cret dbname=x",
+                                "postgresql://app:s3cret@[db/bank"}) {
+            auto store = BankStore::open(bad);
+            REQUIRE_FALSE(store);
+            CHECK(store.error().kind() == ErrorKind::validation);
+            CHECK_THAT(store.error().message(), Catch::Contains("connection string is malformed"));
+            CHECK(store.error().message().find("s3cret") == std::string::npos);
+        }
+    }
     SECTION("a password is removed from what messages show of a connection string") {
         CHECK(eventcore::postgres::redact("host=db port=5432 user=app password=s3cret dbname=bank") ==
               "user=app dbname=bank host=db port=5432");
@@ -447,6 +458,32 @@ TEST_CASE("a waiting reader wakes when a commit lands (LISTEN/NOTIFY)", "[postgr
     CHECK(waited < std::chrono::seconds{30}); // woken by the commit, not by the timeout
     // Already past `after`: returns at once.
     CHECK(db.wait_for_events(GlobalPosition{0}, std::chrono::seconds{30}).value() == GlobalPosition{1});
+}
+
+TEST_CASE("many readers wait for commits at once, each woken by the commit or its own timeout", "[postgres]") {
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh());
+    auto& db = *store.database();
+    constexpr int readers = 4;
+    const auto wait_all = [&](std::chrono::milliseconds timeout) {
+        std::vector<std::future<eventcore::Result<GlobalPosition>>> waits;
+        for (int i = 0; i < readers; ++i)
+            waits.push_back(std::async(std::launch::async, [&db, timeout] { return db.wait_for_events(GlobalPosition{0}, timeout); }));
+        return waits;
+    };
+    // Nothing commits: each returns after its own timeout, the head unchanged; one after another
+    // they would take `readers` timeouts.
+    const auto started = std::chrono::steady_clock::now();
+    for (auto& w : wait_all(std::chrono::milliseconds{1500})) CHECK(w.get().value() == GlobalPosition{0});
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds{1500 * (readers - 1)});
+
+    // One commit wakes them all.
+    auto waits = wait_all(std::chrono::seconds{60});
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    REQUIRE(eventcore::append_to_stream(store, bank::id("account-0"), ExpectedVersion::any(), {bank::AccountOpened{1}}));
+    const auto committed = std::chrono::steady_clock::now();
+    for (auto& w : waits) CHECK(w.get().value() == GlobalPosition{1});
+    CHECK(std::chrono::steady_clock::now() - committed < std::chrono::seconds{30});
 }
 
 TEST_CASE("processes starting together migrate the schema once", "[postgres]") {
@@ -512,6 +549,18 @@ TEST_CASE("subscriptions and projections on PostgreSQL", "[postgres][projection]
         const auto schema = schemas.fresh();
         auto store = open_store<BankStore>(schema);
         testing_support::exactly_once_projection(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)});
+    }
+    SECTION("an exactly-once runner that lost its lock is fenced by its checkpoint") {
+        const auto schema = schemas.fresh();
+        auto store = open_store<BankStore>(schema);
+        testing_support::lost_lock_is_fenced(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)});
+    }
+    SECTION("a transaction body that ignores a failed statement is rolled back, not committed") {
+        const auto schema = schemas.fresh();
+        auto store = open_store<BankStore>(schema);
+        testing_support::ignored_statement_error_is_not_committed(
+            store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)},
+            fmt::format("INSERT INTO \"{}\".applied (position) VALUES ($1)", schema));
     }
 }
 

@@ -127,3 +127,47 @@ TEST_CASE("a projection fed by several writer processes equals the fold (sqlite)
                                         std::to_string(seed)};
     });
 }
+
+TEST_CASE("an exactly-once runner that lost its lock is fenced by its checkpoint (sqlite)", "[projection][sqlite]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    lost_lock_is_fenced(store, bank::SqlBalanceProjector{});
+}
+
+TEST_CASE("SqlSession on SQLite: one statement per call, and nested writes fail instead of hanging", "[projection][sqlite]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    auto two = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        auto r = sql.execute("CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER)");
+        if (!r) return eventcore::fail(std::move(r).error());
+        return {};
+    });
+    REQUIRE_FALSE(two);
+    CHECK(two.error().kind() == eventcore::ErrorKind::validation);
+    CHECK_THAT(two.error().message(), Catch::Contains("more than one SQL statement"));
+
+    auto nested = store.transaction([&](eventcore::SqlSession&) -> eventcore::Result<void> {
+        auto inner = eventcore::append_to_stream(store, bank::id("account-x"), eventcore::ExpectedVersion::any(),
+                                                 {bank::MoneyDeposited{1}});
+        if (!inner) return eventcore::fail(std::move(inner).error());
+        return {};
+    });
+    REQUIRE_FALSE(nested);
+    CHECK_THAT(nested.error().message(), Catch::Contains("would wait for itself"));
+    CHECK(eventcore::load_log(store)->empty());
+
+    SECTION("an in-memory database reports a read nested in a transaction instead of hanging") {
+        eventcore::sqlite::Options options;
+        options.busy_timeout = std::chrono::milliseconds{50};
+        auto memory = Sqlite::open(":memory:", options);
+        REQUIRE(memory);
+        auto read = memory->transaction([&](eventcore::SqlSession&) -> eventcore::Result<void> {
+            auto head = memory->head();
+            if (!head) return eventcore::fail(std::move(head).error());
+            return {};
+        });
+        REQUIRE_FALSE(read);
+        CHECK(read.error().kind() == eventcore::ErrorKind::timeout);
+        CHECK_THAT(read.error().message(), Catch::Contains("waits for itself"));
+    }
+}

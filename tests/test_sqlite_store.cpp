@@ -186,6 +186,20 @@ TEST_CASE("a database from a newer eventcore is refused untouched", "[sqlite][ba
     CHECK(file_bytes(path) == before);
 }
 
+TEST_CASE("a database with a schema version no eventcore writes is refused", "[sqlite][bad-input]") {
+    // Found by fuzzing: a negative version indexed the migrations out of bounds.
+    const auto version = GENERATE(as<std::string>{}, "-7", "-1183652379", "4294967297");
+    TempDir dir;
+    const auto path = dir.file("damaged.db");
+    REQUIRE(BankStore::open(path));
+    raw_sql(path, "DELETE FROM eventcore_schema WHERE version > 1; UPDATE eventcore_schema SET version = " + version);
+    auto store = BankStore::open(path);
+    REQUIRE_FALSE(store);
+    CHECK(store.error().kind() == ErrorKind::storage);
+    CHECK(store.error().code() == "EVENTCORE_SCHEMA_INVALID");
+    CHECK_THAT(store.error().message(), Catch::Contains("schema version recorded in the database is " + version));
+}
+
 TEST_CASE("an older schema is migrated, keeping its events", "[sqlite]") {
     TempDir dir;
     const auto path = dir.file("old.db");

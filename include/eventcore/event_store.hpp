@@ -220,6 +220,15 @@ namespace detail {
     return {};
 }
 
+/// The error of a fenced checkpoint move that found the checkpoint elsewhere.
+[[nodiscard]] inline auto checkpoint_moved(std::string_view name, GlobalPosition from) -> Error {
+    return Error(ErrorKind::projection,
+                 fmt::format("checkpoint {} is no longer at position {}: another runner moved it (this runner's "
+                             "projection lock was lost); its batch was rolled back",
+                             quote_for_message(name), from))
+        .with_code("EVENTCORE_CHECKPOINT_MOVED");
+}
+
 /// Checks the shape of a request before a store takes any lock: ids present, no stream
 /// expected twice, every written stream expected. Returns, for each event, the index of its
 /// stream's expectation.

@@ -251,6 +251,14 @@ private:
         }
 
         auto exhausted(Error last) const -> Error {
+            // Never report a commit that may have landed as a conflict, which says nothing was written.
+            if (last.is(ErrorKind::in_doubt)) {
+                return Error(ErrorKind::in_doubt,
+                             fmt::format("command {} may have committed: its commit was in doubt in attempt {}, the "
+                                         "last allowed; execute it again with the same command id to find out",
+                                         name, attempts_))
+                    .with_code(last.code());
+            }
             if (last.is(ErrorKind::transient)) {
                 return Error(ErrorKind::transient, fmt::format("command {} failed in each of its {} attempts; last: {}",
                                                                name, attempts_, last.message()))

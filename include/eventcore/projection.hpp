@@ -249,7 +249,15 @@ private:
     }
 
     auto save(GlobalPosition position) -> Result<void> {
-        if (auto r = store_.save_checkpoint(options_.name, position); !r) return r;
+        if constexpr (exactly_once) {
+            // Fenced like a batch, so a runner that lost its lock cannot move the checkpoint.
+            auto r = store_.transaction([&](SqlSession& sql) -> Result<void> {
+                return sql.advance_checkpoint(options_.name, status_.checkpoint, position);
+            });
+            if (!r) return r;
+        } else {
+            if (auto r = store_.save_checkpoint(options_.name, position); !r) return r;
+        }
         status_.checkpoint = position;
         return {};
     }
@@ -258,31 +266,63 @@ private:
     /// fails for good, with the checkpoint just before it.
     auto apply_batch(typename Subscription<S>::Batch batch, GlobalPosition through) -> Result<void> {
         if constexpr (exactly_once) {
-            std::optional<Error> failed;
-            auto committed = store_.transaction([&](SqlSession& sql) -> Result<void> {
-                for (const auto& e : batch) {
-                    auto r = with_policy(e, [&] {
-                        return sql.isolated([&]() -> Result<void> {
+            // Each pass is one transaction from `start`: it ends at the batch's end, or just before
+            // an event that failed. A retry waits outside the transaction (holding no write lock),
+            // then goes on from that event.
+            std::size_t start = 0;
+            std::uint32_t attempt = 1;
+            std::chrono::milliseconds delay = options_.on_error.initial_delay;
+            while (start < batch.size()) {
+                std::optional<Error> failed;
+                std::optional<std::size_t> retry;
+                std::size_t applied = 0;
+                std::vector<SkippedEvent> skipped;
+                GlobalPosition moved_to = through;
+                auto committed = store_.transaction([&](SqlSession& sql) -> Result<void> {
+                    for (std::size_t i = start; i < batch.size(); ++i) {
+                        const auto& e = batch[i];
+                        auto r = sql.isolated([&]() -> Result<void> {
                             return detail::guarded([&] { return projector_.apply(e, sql); });
                         });
-                    });
-                    if (!r) {
-                        failed = r.error();
+                        if (r) {
+                            ++applied;
+                            continue;
+                        }
+                        const std::uint32_t n = i == start ? attempt : 1;
+                        const auto next = decide(n);
+                        if (next == Next::skip) {
+                            skipped.push_back({e.stream, e.version, e.position, std::move(r).error()});
+                            continue;
+                        }
+                        if (next == Next::retry) {
+                            retry = i;
+                        } else {
+                            failed = stopped(e, n, r.error());
+                        }
                         // Keep what came before the failing event: exactly once, up to it.
-                        if (auto saved = sql.save_checkpoint(options_.name, GlobalPosition{e.position.value() - 1});
-                            !saved)
-                            return saved;
-                        return {};
+                        moved_to = GlobalPosition{e.position.value() - 1};
+                        break;
                     }
+                    return sql.advance_checkpoint(options_.name, status_.checkpoint, moved_to);
+                });
+                if (!committed) return committed;
+                status_.checkpoint = moved_to;
+                status_.applied += applied;
+                for (auto& s : skipped) {
+                    if (options_.on_skip) options_.on_skip(s);
+                    status_.skipped.push_back(std::move(s));
                 }
-                return sql.save_checkpoint(options_.name, through);
-            });
-            if (!committed) return committed;
-            if (failed) {
-                status_.checkpoint = GlobalPosition{failed_position_.value() - 1};
-                return fail(std::move(*failed));
+                if (failed) return fail(std::move(*failed));
+                if (!retry) return {};
+                if (*retry != start) {
+                    start = *retry;
+                    attempt = 1;
+                    delay = options_.on_error.initial_delay;
+                }
+                std::this_thread::sleep_for(delay);
+                delay = std::min(delay * 2, options_.on_error.max_delay);
+                ++attempt;
             }
-            status_.checkpoint = through;
             return {};
         } else {
             if constexpr (detail::AppliesBatches<P, Event>) {
@@ -313,35 +353,49 @@ private:
         }
     }
 
+    enum class Next : unsigned char { skip, retry, stop };
+
+    /// What the error policy says after the `n`th failed attempt at an event.
+    [[nodiscard]] auto decide(std::uint32_t n) const -> Next {
+        const auto& policy = options_.on_error;
+        if (policy.action == OnError::skip) return Next::skip;
+        if (policy.action == OnError::stop || n >= std::max<std::uint32_t>(policy.max_attempts, 1)) return Next::stop;
+        return Next::retry;
+    }
+
+    /// The error a projection stops with, naming the event.
+    [[nodiscard]] auto stopped(const RecordedEvent<Event>& e, std::uint32_t n, const Error& error) const -> Error {
+        return Error(error.kind(),
+                     fmt::format("projection '{}' stopped at stream '{}' version {} (position {}){}: {}", options_.name,
+                                 e.stream, e.version, e.position,
+                                 options_.on_error.action == OnError::retry ? fmt::format(" after {} attempts", n) : "",
+                                 error.message()))
+            .at(e.stream, e.version);
+    }
+
     /// Applies one event under the error policy: the result is an error only if the projection
     /// must stop.
     template <class F>
     auto with_policy(const RecordedEvent<Event>& e, F&& attempt) -> Result<void> {
-        const auto& policy = options_.on_error;
-        std::chrono::milliseconds delay = policy.initial_delay;
+        std::chrono::milliseconds delay = options_.on_error.initial_delay;
         for (std::uint32_t n = 1;; ++n) {
             auto r = attempt();
             if (r) {
                 ++status_.applied;
                 return {};
             }
-            if (policy.action == OnError::skip) {
+            switch (decide(n)) {
+            case Next::skip: {
                 SkippedEvent skipped{e.stream, e.version, e.position, r.error()};
                 if (options_.on_skip) options_.on_skip(skipped);
                 status_.skipped.push_back(std::move(skipped));
                 return {};
             }
-            if (policy.action == OnError::stop || n >= std::max<std::uint32_t>(policy.max_attempts, 1)) {
-                failed_position_ = e.position;
-                return fail(Error(r.error().kind(),
-                                  fmt::format("projection '{}' stopped at stream '{}' version {} (position {}){}: {}",
-                                              options_.name, e.stream, e.version, e.position,
-                                              policy.action == OnError::retry ? fmt::format(" after {} attempts", n) : "",
-                                              r.error().message()))
-                                .at(e.stream, e.version));
+            case Next::stop: return fail(stopped(e, n, r.error()));
+            case Next::retry: break;
             }
             std::this_thread::sleep_for(delay);
-            delay = std::min(delay * 2, policy.max_delay);
+            delay = std::min(delay * 2, options_.on_error.max_delay);
         }
     }
 
@@ -349,7 +403,6 @@ private:
     P& projector_;
     ProjectionOptions options_;
     ProjectionStatus status_{};
-    GlobalPosition failed_position_{};
 };
 
 } // namespace eventcore

@@ -74,6 +74,12 @@ public:
     /// Saves a checkpoint as part of this transaction.
     virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
 
+    /// Moves a checkpoint from `from` (a missing checkpoint counts as position 0) to `to` as part
+    /// of this transaction, only if it is still at `from`; otherwise a `projection` error, and the
+    /// caller rolls back. A runner that lost its projection lock (a dropped connection) finds
+    /// out here, before its writes land beside another runner's.
+    virtual auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> = 0;
+
     /// Runs `body` so that, if it fails, what it did is undone and the transaction goes on (a
     /// savepoint): how a projection skips or retries one event inside a batch.
     virtual auto isolated(detail::FunctionRef<Result<void>()> body) -> Result<void> = 0;

@@ -87,7 +87,7 @@ public:
     [[nodiscard]] auto text() const noexcept -> const std::string& { return text_; }
 
     /// Whether the whole of `stream` matches.
-    [[nodiscard]] auto matches(std::string_view stream) const -> bool { return match(0, stream); }
+    [[nodiscard]] auto matches(std::string_view stream) const -> bool { return match(stream); }
 
     /// The same pattern for SQLite's GLOB operator.
     [[nodiscard]] auto to_sqlite_glob() const -> std::string {
@@ -154,28 +154,51 @@ private:
         std::string literal{};
     };
 
-    auto match(std::size_t token, std::string_view s) const -> bool {
-        if (token == tokens_.size()) return s.empty();
-        const Token& t = tokens_[token];
-        switch (t.kind) {
-        case Token::Kind::literal:
-            return s.starts_with(t.literal) && match(token + 1, s.substr(t.literal.size()));
-        case Token::Kind::star:
-            for (std::size_t i = 0;; i += next_length(s, i)) {
-                if (match(token + 1, s.substr(i))) return true;
-                if (i >= s.size()) return false;
+    /// Glob matching in O(pattern x stream) time: when a token fails, only the last `*` seen
+    /// takes one more character, since whatever an earlier `*` could take, the last one can too.
+    /// (Trying every split at every `*` recursively took exponential time on `*a*a*a*...b`.)
+    auto match(std::string_view s) const -> bool {
+        constexpr std::size_t none = static_cast<std::size_t>(-1);
+        std::size_t ti = 0;
+        std::size_t si = 0;
+        std::size_t star = none; // the token after the last `*`
+        std::size_t star_si = 0; // where the text after that `*` starts now
+        while (si < s.size()) {
+            if (ti < tokens_.size() && tokens_[ti].kind == Token::Kind::star) {
+                star = ++ti;
+                star_si = si;
+                continue;
             }
-        case Token::Kind::any:
-            return !s.empty() && match(token + 1, s.substr(next_length(s, 0)));
+            if (ti < tokens_.size()) {
+                if (const auto taken = match_one(tokens_[ti], s, si)) {
+                    si += taken;
+                    ++ti;
+                    continue;
+                }
+            }
+            if (star == none) return false;
+            star_si += next_length(s, star_si);
+            si = star_si;
+            ti = star;
+        }
+        while (ti < tokens_.size() && tokens_[ti].kind == Token::Kind::star) ++ti;
+        return ti == tokens_.size();
+    }
+
+    /// The bytes `t` (not a `*`) matches at `s[i]`, or 0 if it does not match there.
+    static auto match_one(const Token& t, std::string_view s, std::size_t i) -> std::size_t {
+        switch (t.kind) {
+        case Token::Kind::literal: return s.substr(i).starts_with(t.literal) ? t.literal.size() : 0;
+        case Token::Kind::any: return next_length(s, i);
         case Token::Kind::set: {
-            if (s.empty()) return false;
-            const auto c = detail::decode_utf8(s, 0);
+            const auto c = detail::decode_utf8(s, i);
             bool in = false;
             for (const auto& [lo, hi] : t.ranges) in = in || (c.code_point >= lo && c.code_point <= hi);
-            return in != t.negated && match(token + 1, s.substr(c.length));
+            return in != t.negated ? c.length : 0;
         }
+        case Token::Kind::star: break;
         }
-        return false;
+        return 0;
     }
 
     static auto next_length(std::string_view s, std::size_t i) -> std::size_t {

@@ -151,6 +151,16 @@ public:
 
     [[nodiscard]] auto broken() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
 
+    /// Whether the open transaction has failed (a statement errored): COMMIT would roll it back.
+    [[nodiscard]] auto transaction_failed() const -> bool { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
+
+    /// For a connection that sat idle: reads, without blocking, whatever the server sent
+    /// meanwhile, and tells whether the connection is still open (a restarted server closes
+    /// its connections, and an idle client only notices when it reads).
+    [[nodiscard]] auto still_open() -> bool {
+        return PQstatus(conn_) == CONNECTION_OK && PQconsumeInput(conn_) == 1 && PQstatus(conn_) == CONNECTION_OK;
+    }
+
     /// Waits up to `timeout` for a notification on a channel this connection listens to;
     /// whether one came.
     [[nodiscard]] auto wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool>;

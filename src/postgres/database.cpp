@@ -210,9 +210,14 @@ struct Database::Impl {
     std::string receipt_sql;
     std::string head_sql;
 
-    // The connection that LISTENs for commits, shared by waiting readers one at a time.
+    // The connection that LISTENs for commits. One waiting reader at a time owns it and waits on
+    // its socket; the others wait on `notified` for the owner to count a notification, and one
+    // of them takes over when the owner leaves.
     std::mutex listen_mutex;
-    std::unique_ptr<Connection> listener;
+    std::condition_variable notified;
+    bool listener_owned = false;
+    std::uint64_t notifications = 0;
+    std::unique_ptr<Connection> listener; // touched by the owner only
 
     std::mutex mutex;
     std::condition_variable available;
@@ -256,9 +261,10 @@ struct Database::Impl {
     auto acquire() -> Result<Lease> {
         std::unique_lock lock(mutex);
         Waiter me;
+        drop_closed_idle();
         if (idle.empty() || !waiters.empty()) {
             if (open_connections < options.pool_size && waiters.empty()) {
-                me.may_open = true;
+                ++open_connections;
             } else {
                 waiters.push_back(&me);
                 const bool served = available.wait_for(lock, options.acquire_timeout,
@@ -271,13 +277,13 @@ struct Database::Impl {
                                 options.acquire_timeout.count(), options.pool_size);
                 }
                 if (me.handed) return Lease(*this, std::move(me.handed));
+                // else serve_next counted the connection we may open
             }
         } else {
             auto c = std::move(idle.back());
             idle.pop_back();
             return Lease(*this, std::move(c));
         }
-        ++open_connections;
         lock.unlock();
         auto c = connect();
         if (!c) {
@@ -296,12 +302,22 @@ struct Database::Impl {
             waiters.front()->handed = std::move(idle.back());
             idle.pop_back();
         } else if (open_connections < options.pool_size) {
+            ++open_connections;
             waiters.front()->may_open = true;
         } else {
             return;
         }
         waiters.pop_front();
         available.notify_all();
+    }
+
+    /// Under the lock: drops idle connections the server has closed (a restart), looking at the
+    /// one to be handed out next, so that nobody reports a failure the server never saw.
+    void drop_closed_idle() {
+        while (!idle.empty() && !idle.back()->still_open()) {
+            idle.pop_back();
+            --open_connections;
+        }
     }
 
     void give_back(std::unique_ptr<Connection> c) {
@@ -322,6 +338,20 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
         return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
 
+    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
+    if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
+        conninfo.starts_with("postgres://")) {
+        // libpq's own parse errors quote the text around the fault, which may be a password.
+        char* message = nullptr;
+        PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &message);
+        if (parsed == nullptr) {
+            PQfreemem(message);
+            return fail(ErrorKind::validation,
+                        "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
+                        "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
+        }
+        PQconninfoFree(parsed);
+    }
     auto impl = std::make_unique<Impl>();
     impl->target = redact(conninfo);
     impl->conninfo = std::move(conninfo);
@@ -601,28 +631,68 @@ auto Database::head() -> Result<GlobalPosition> {
 }
 
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
-    std::lock_guard lock(impl_->listen_mutex);
-    if (!impl_->listener || impl_->listener->broken()) {
-        impl_->listener.reset();
-        auto c = impl_->connect();
-        if (!c) return fail(std::move(c).error());
-        if (auto r = (*c)->run(sql("LISTEN {s}", impl_->schema), "listening for commits"); !r)
-            return fail(std::move(r).error());
-        impl_->listener = std::move(*c);
-    }
+    auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto time_left = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    };
+    std::unique_lock lock(impl.listen_mutex);
+    while (impl.listener_owned) {
+        // Someone listens already: the count is taken before the look, so a commit after the
+        // look moves it.
+        const auto seen = impl.notifications;
+        lock.unlock();
+        auto h = head();
+        if (!h || *h > after) return h;
+        lock.lock();
+        const bool moved = impl.notified.wait_until(lock, deadline, [&] {
+            return impl.notifications != seen || !impl.listener_owned;
+        });
+        if (!moved) {
+            lock.unlock();
+            return head();
+        }
+    }
+    // Nobody listens: this reader does, until it returns.
+    impl.listener_owned = true;
+    lock.unlock();
+    const auto release = [&] {
+        const std::lock_guard relock(impl.listen_mutex);
+        impl.listener_owned = false;
+        impl.notified.notify_all();
+    };
+    if (!impl.listener || impl.listener->broken()) {
+        impl.listener.reset();
+        auto c = impl.connect();
+        if (!c) {
+            release();
+            return fail(std::move(c).error());
+        }
+        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r) {
+            release();
+            return fail(std::move(r).error());
+        }
+        impl.listener = std::move(*c);
+    }
     for (;;) {
         // Listening already, so a commit after this look cannot go unnoticed. A notification
         // may be older than the look (or for a commit before `after`): look again after each.
         auto h = head();
-        if (!h || *h > after) return h;
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return h;
-        auto woken = impl_->listener->wait_for_notification(left);
+        const auto left = time_left();
+        if (!h || *h > after || left.count() <= 0) {
+            release();
+            return h;
+        }
+        auto woken = impl.listener->wait_for_notification(left);
         if (!woken) {
-            impl_->listener.reset();
+            impl.listener.reset();
+            release();
             return fail(std::move(woken).error());
+        }
+        if (*woken) {
+            const std::lock_guard relock(impl.listen_mutex);
+            ++impl.notifications;
+            impl.notified.notify_all();
         }
     }
 }
@@ -733,6 +803,27 @@ public:
         return {};
     }
 
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        Params p;
+        p.text(name);
+        p.int8(static_cast<std::int64_t>(from.value()));
+        p.int8(static_cast<std::int64_t>(to.value()));
+        auto r = from == GlobalPosition{}
+                     ? c_.execute(sql("INSERT INTO {s}.checkpoints (name, position) VALUES ($1, $3) ON CONFLICT (name) "
+                                      "DO UPDATE SET position = excluded.position, updated_at = now() "
+                                      "WHERE {s}.checkpoints.position = $2",
+                                      schema_),
+                                  p, "moving a checkpoint")
+                     : c_.execute(sql("UPDATE {s}.checkpoints SET position = $3, updated_at = now() "
+                                      "WHERE name = $1 AND position = $2",
+                                      schema_),
+                                  p, "moving a checkpoint");
+        if (!r) return fail(std::move(r).error());
+        if (r->changed() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+        return {};
+    }
+
     auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.run(fmt::format("SAVEPOINT {}", name), "starting a savepoint"); !r) return r;
@@ -793,6 +884,14 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
         (void)(*c)->run("ROLLBACK", "rolling back");
         return outcome;
     }
+    if ((*c)->transaction_failed()) {
+        // A statement failed and the body went on as if it had not: COMMIT would quietly roll
+        // back what the caller believes was written.
+        (void)(*c)->run("ROLLBACK", "rolling back");
+        return fail(ErrorKind::storage,
+                    "a statement of the transaction failed, and the transaction body returned success anyway; "
+                    "the transaction was rolled back (return the statement's error, or use SqlSession::isolated)");
+    }
     Params none;
     auto committed = (*c)->execute("COMMIT", none, "committing");
     if (!committed) {
@@ -825,6 +924,300 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     }
     // Ending the session releases the lock: the holder connection goes with the lock.
     return ProjectionLock([holder] {});
+}
+
+
+// Administration: listings, statistics, the log with commit boundaries, and imports.
+
+namespace {
+
+auto sql_limit(std::size_t limit) -> std::int64_t {
+    return static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
+}
+
+/// `t` as a timestamptz literal in UTC, exact to the microsecond.
+auto timestamptz_text(Timestamp t) -> std::string {
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{t - day};
+    return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00", static_cast<int>(ymd.year()),
+                       static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                       hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+}
+
+/// Rolls back unless committed; for the administration functions' own transactions.
+class LocalTransaction {
+public:
+    static auto begin(Connection& c, const char* begin_sql) -> Result<LocalTransaction> {
+        if (auto r = c.run(begin_sql, "starting a transaction"); !r) return fail(std::move(r).error());
+        return LocalTransaction(c);
+    }
+    LocalTransaction(LocalTransaction&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+    LocalTransaction(const LocalTransaction&) = delete;
+    auto operator=(const LocalTransaction&) -> LocalTransaction& = delete;
+    auto operator=(LocalTransaction&&) -> LocalTransaction& = delete;
+    ~LocalTransaction() {
+        if (c_ != nullptr && !c_->broken()) (void)c_->run("ROLLBACK", "rolling back");
+    }
+    auto commit() -> Result<void> {
+        Connection* c = std::exchange(c_, nullptr);
+        Params none;
+        auto committed = c->execute("COMMIT", none, "committing");
+        if (committed) return {};
+        auto error = std::move(committed).error();
+        if (c->broken()) {
+            return fail(Error(ErrorKind::in_doubt, error.message() + "; the connection was lost while committing: "
+                                                                       "the transaction may or may not have landed")
+                            .with_code(error.code()));
+        }
+        return fail(std::move(error));
+    }
+
+private:
+    explicit LocalTransaction(Connection& c) : c_(&c) {}
+    Connection* c_;
+};
+
+} // namespace
+
+auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
+    if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
+    Impl impl;
+    impl.target = redact(conninfo);
+    impl.conninfo = conninfo;
+    impl.options = options;
+    auto c = impl.connect();
+    if (!c) return fail(std::move(c).error());
+    return schema_version_in(**c, options.schema);
+}
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(query.after);
+    p.text(query.prefix);
+    if (query.pattern) {
+        p.text(query.pattern->to_regex());
+    } else {
+        p.null(Oid::text);
+    }
+    p.int8(sql_limit(query.limit));
+    // The version row says where each stream is (rows at version 0 are only locks of read-only
+    // participants); its last event says when it was written.
+    auto r = (*c)->query(
+        sql("SELECT st.stream_id, st.version, e.recorded_at FROM {s}.streams st JOIN {s}.events e "
+            "ON e.stream_id = st.stream_id AND e.version = st.version "
+            "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 AND ($2 = '' OR starts_with(st.stream_id, $2)) "
+            "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
+            impl_->schema)
+            .c_str(),
+        p, Phase::read, "listing streams");
+    if (!r) return fail(std::move(r).error());
+    std::vector<StreamSummary> streams;
+    for (int row = 0; row < r->rows(); ++row) {
+        auto id = stored_stream_id(r->bytes(row, 0));
+        if (!id) return fail(std::move(id).error());
+        streams.push_back(
+            {std::move(*id), StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))}, r->timestamp(row, 2)});
+    }
+    return streams;
+}
+
+auto Database::statistics() -> Result<StoreStatistics> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = LocalTransaction::begin(**c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!tx) return fail(std::move(tx).error());
+    const auto& s = impl_->schema;
+    StoreStatistics stats;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT count(*)::int8, count(DISTINCT e.stream_id)::int8, "
+                                 "(SELECT h.position FROM {s}.log_head h), min(e.recorded_at), max(e.recorded_at) "
+                                 "FROM {s}.events e",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting events");
+        if (!r) return fail(std::move(r).error());
+        stats.events = static_cast<std::uint64_t>(r->int8(0, 0));
+        stats.streams = static_cast<std::uint64_t>(r->int8(0, 1));
+        stats.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 2))};
+        if (!r->is_null(0, 3)) {
+            stats.first_recorded = r->timestamp(0, 3);
+            stats.last_recorded = r->timestamp(0, 4);
+        }
+    }
+    {
+        Params name;
+        name.text(s);
+        auto r = (*c)->query("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_catalog.pg_class c "
+                             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+                             name, Phase::read, "measuring the schema");
+        if (!r) return fail(std::move(r).error());
+        stats.size_bytes = static_cast<std::uint64_t>(r->int8(0, 0));
+    }
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT e.event_type, count(*)::int8 AS n FROM {s}.events e GROUP BY e.event_type "
+                                 "ORDER BY n DESC, e.event_type COLLATE \"C\"",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting event types");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row)
+            stats.types.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1))});
+    }
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+                                 "count(*)::int8, count(DISTINCT e.commit_last)::int8 FROM {s}.events e "
+                                 "GROUP BY day ORDER BY day",
+                                 s)
+                                 .c_str(),
+                             none, Phase::read, "counting events by day");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row)
+            stats.days.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1)),
+                                  static_cast<std::uint64_t>(r->int8(row, 2))});
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return stats;
+}
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    if (limit == 0) return after;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
+    p.int8(sql_limit(limit));
+    // One statement, one snapshot: the page and the rest of its last commit. Commits take
+    // positions under the log_head row lock, so no later commit can show up before an earlier one.
+    auto r = (*c)->query(
+        sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 ORDER BY e.position "
+                        "LIMIT $2) "
+                        "SELECT * FROM page UNION ALL SELECT {0} FROM {{s}}.events e, (SELECT max(p.position) AS "
+                        "position, max(p.commit_last) AS commit_last FROM page p) l "
+                        "WHERE e.position > l.position AND e.position <= l.commit_last ORDER BY 3",
+                        event_columns),
+            impl_->schema)
+            .c_str(),
+        p, Phase::read, "reading the log");
+    if (!r) return fail(std::move(r).error());
+    StoredEvent event;
+    GlobalPosition last = after;
+    for (int row = 0; row < r->rows(); ++row) {
+        if (auto ok = read_event(*r, row, 0, event); !ok) return fail(std::move(ok).error());
+        if (auto ok = visit(event, GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 11))}); !ok)
+            return fail(std::move(ok).error());
+        last = event.position;
+    }
+    return last;
+}
+
+auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+    if (events.empty()) return {};
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    const auto& s = impl_->schema;
+    auto tx = LocalTransaction::begin(**c, "BEGIN");
+    if (!tx) return fail(std::move(tx).error());
+    // The log_head row lock orders this import with every commit, as a commit's own would.
+    GlobalPosition head;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
+                             "locking the log head");
+        if (!r) return fail(std::move(r).error());
+        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    }
+    std::unordered_map<std::string_view, StreamVersion> current;
+    {
+        Params p;
+        std::vector<std::string_view> ids;
+        for (const auto& e : events) {
+            if (current.try_emplace(e.stream.view(), StreamVersion{}).second) ids.push_back(e.stream.view());
+        }
+        p.array(Oid::text_array, text_array(ids));
+        auto r = (*c)->query(
+            sql("SELECT st.stream_id, st.version FROM {s}.streams st WHERE st.stream_id = ANY($1) FOR UPDATE", s)
+                .c_str(),
+            p, Phase::read, "locking the imported streams");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            if (auto at = current.find(r->bytes(row, 0)); at != current.end())
+                at->second = StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))};
+        }
+    }
+    auto checked = eventcore::detail::check_import(
+        events, head, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
+    if (!checked) return checked;
+
+    Params p;
+    {
+        Params::ArrayBuilder positions(Oid::int8), streams(Oid::text), versions(Oid::int8), types(Oid::text),
+            payloads(Oid::bytea), ids(Oid::uuid), times(Oid::text), correlation(Oid::uuid), causation(Oid::uuid),
+            commands(Oid::text), custom(Oid::text), commit_last(Oid::int8);
+        for (const auto& e : events) {
+            positions.add_int8(static_cast<std::int64_t>(e.position.value()));
+            streams.add_bytes(e.stream.view());
+            versions.add_int8(static_cast<std::int64_t>(e.version.value()));
+            types.add_bytes(e.type);
+            payloads.add_bytes(e.payload);
+            ids.add_uuid(e.metadata.event_id);
+            times.add_bytes(timestamptz_text(e.metadata.recorded_at));
+            correlation.add_uuid(e.metadata.correlation_id);
+            causation.add_uuid(e.metadata.causation_id);
+            commands.add_bytes(e.metadata.command);
+            if (e.metadata.custom.empty()) {
+                custom.add_null();
+            } else {
+                custom.add_bytes(eventcore::detail::encode_custom(e.metadata.custom));
+            }
+            commit_last.add_int8(static_cast<std::int64_t>(e.commit_last.value()));
+        }
+        p.array(Oid::int8_array, std::move(positions));
+        p.array(Oid::text_array, std::move(streams));
+        p.array(Oid::int8_array, std::move(versions));
+        p.array(Oid::text_array, std::move(types));
+        p.array(Oid::bytea_array, std::move(payloads));
+        p.array(Oid::uuid_array, std::move(ids));
+        p.array(Oid::text_array, std::move(times));
+        p.array(Oid::uuid_array, std::move(correlation));
+        p.array(Oid::uuid_array, std::move(causation));
+        p.array(Oid::text_array, std::move(commands));
+        p.array(Oid::text_array, std::move(custom));
+        p.array(Oid::int8_array, std::move(commit_last));
+    }
+    auto inserted = (*c)->query(
+        sql("WITH x AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[], $6::uuid[], "
+            "$7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::int8[]) "
+            "AS x(pos, sid, ver, ty, pl, eid, rec, corr, caus, cmd, cus, last)), "
+            "ins AS (INSERT INTO {s}.events (position, stream_id, version, event_type, payload, event_id, recorded_at, "
+            "correlation_id, causation_id, command, custom, commit_last) "
+            "SELECT x.pos, x.sid, x.ver, x.ty, x.pl, x.eid, "
+            "x.rec::timestamptz, x.corr, x.caus, x.cmd, x.cus::jsonb, x.last "
+            "FROM x ORDER BY x.pos RETURNING 1), "
+            "st AS (INSERT INTO {s}.streams AS st (stream_id, version) "
+            "SELECT x.sid, max(x.ver) FROM x GROUP BY x.sid "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version RETURNING 1) "
+            "SELECT (SELECT count(*) FROM ins)::int8, (SELECT count(*) FROM st)::int8",
+            s)
+            .c_str(),
+        p, Phase::read, "importing events");
+    if (!inserted) return fail(std::move(inserted).error());
+    {
+        Params q;
+        q.int8(static_cast<std::int64_t>(events.back().position.value()));
+        q.text(s);
+        auto r = (*c)->query(sql("UPDATE {s}.log_head SET position = $1 RETURNING pg_notify($2, $1::text)::text", s)
+                                 .c_str(),
+                             q, Phase::read, "moving the log head");
+        if (!r) return fail(std::move(r).error());
+    }
+    return tx->commit();
 }
 
 } // namespace eventcore::postgres

@@ -54,6 +54,11 @@ auto sql_text(Sql sql) -> std::string {
     case Sql::save_checkpoint:
         return "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3) "
                "ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
+    case Sql::advance_checkpoint_from_zero:
+        return "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?3, ?4) ON CONFLICT (name) DO "
+               "UPDATE SET position = excluded.position, updated_at = excluded.updated_at WHERE position = ?2";
+    case Sql::advance_checkpoint:
+        return "UPDATE checkpoints SET position = ?3, updated_at = ?4 WHERE name = ?1 AND position = ?2";
     case Sql::load_checkpoint: return "SELECT position FROM checkpoints WHERE name = ?1";
     case Sql::list_checkpoints: return "SELECT name, position, updated_at FROM checkpoints ORDER BY name";
     case Sql::delete_checkpoint: return "DELETE FROM checkpoints WHERE name = ?1";
@@ -64,6 +69,7 @@ auto sql_text(Sql sql) -> std::string {
 
 auto code_name(int code) -> std::string {
     switch (code & 0xFF) {
+    case SQLITE_ERROR: return "SQLITE_ERROR";
     case SQLITE_BUSY: return "SQLITE_BUSY";
     case SQLITE_LOCKED: return "SQLITE_LOCKED";
     case SQLITE_NOTADB: return "SQLITE_NOTADB";
@@ -155,9 +161,17 @@ auto Connection::use(std::string_view sql) -> Result<Statement> {
     auto it = user_statements_.find(std::string(sql));
     if (it == user_statements_.end()) {
         sqlite3_stmt* stmt = nullptr;
+        const char* tail = nullptr;
         const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                          &stmt, nullptr);
+                                          &stmt, &tail);
         if (rc != SQLITE_OK) return fail(error(rc, fmt::format("preparing `{}`", sql)));
+        // One statement per call: a second one after `;` would silently never run.
+        const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+        if (stmt == nullptr || rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+            sqlite3_finalize(stmt);
+            return fail(ErrorKind::validation, "`{}` is {} SQL statement; run one statement per call", sql,
+                        stmt == nullptr ? "not an" : "more than one");
+        }
         it = user_statements_.emplace(std::string(sql), stmt).first;
     }
     return Statement(it->second);

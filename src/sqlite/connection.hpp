@@ -38,6 +38,8 @@ enum class Sql : unsigned char {
     insert_event,
     insert_command,
     insert_command_stream,
+    advance_checkpoint_from_zero,
+    advance_checkpoint,
     data_version,
     save_checkpoint,
     load_checkpoint,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -19,6 +20,7 @@
 #include <ranges>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -196,20 +198,56 @@ struct Database::Impl {
     /// A connection of its own that waiting readers ask whether other processes committed.
     std::mutex watcher_mutex;
     std::unique_ptr<Connection> watcher;
-    std::int64_t watched_version = -1;
 
     /// Waiting readers sleep here; commits of this process wake them.
     std::mutex commits_mutex;
     std::condition_variable committed;
     std::uint64_t local_commits = 0;
 
-    /// Running projections of an in-memory database (files lock a file instead).
-    std::condition_variable projection_released;
-    std::set<std::string, std::less<>> projections;
+    /// Running projections of an in-memory database (files lock a file instead); shared with
+    /// the locks handed out, which may outlive the database.
+    struct Projections {
+        std::mutex mutex;
+        std::condition_variable released;
+        std::set<std::string, std::less<>> running;
+    };
+    std::shared_ptr<Projections> projections = std::make_shared<Projections>();
 
-    /// Writers of this process take turns here before asking SQLite for the write lock, so they
-    /// queue without sleeping; SQLite's busy handling is left to contention between processes.
+    /// Writers of this process take turns here before asking SQLite for the write lock (and
+    /// before taking a connection, which readers may want meanwhile), so they queue without
+    /// sleeping; SQLite's busy handling is left to contention between processes.
     std::mutex write_turn;
+    std::atomic<std::thread::id> turn_holder{};
+
+    class WriteTurn {
+    public:
+        explicit WriteTurn(Impl& impl) : impl_(&impl) {}
+        WriteTurn(WriteTurn&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+        WriteTurn(const WriteTurn&) = delete;
+        auto operator=(const WriteTurn&) -> WriteTurn& = delete;
+        auto operator=(WriteTurn&&) -> WriteTurn& = delete;
+        ~WriteTurn() {
+            if (impl_ == nullptr) return;
+            impl_->turn_holder.store(std::thread::id{}, std::memory_order_relaxed);
+            impl_->write_turn.unlock();
+        }
+
+    private:
+        Impl* impl_;
+    };
+
+    /// The write turn, or an error for a thread that holds it already: a write from inside a
+    /// transaction body would wait for itself forever.
+    auto take_write_turn() -> Result<WriteTurn> {
+        if (turn_holder.load(std::memory_order_relaxed) == std::this_thread::get_id())
+            return fail(ErrorKind::validation,
+                        "a write to SQLite database '{}' from inside one of its own transaction bodies (a projector "
+                        "appending to the store, say) would wait for itself; write through the SqlSession instead",
+                        path);
+        write_turn.lock();
+        turn_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        return WriteTurn(*this);
+    }
 
     auto connect() const -> Result<std::unique_ptr<Connection>> {
         auto c = Connection::open(path, flags);
@@ -259,7 +297,16 @@ struct Database::Impl {
         }
         Waiter me;
         waiters.push_back(&me);
-        available.wait(lock, [&] { return me.handed != nullptr; });
+        if (!available.wait_for(lock, options.busy_timeout, [&] { return me.handed != nullptr; })) {
+            std::erase(waiters, &me);
+            return fail(ErrorKind::timeout,
+                        "no SQLite connection of '{}' became free within {} ms (sqlite::Options: max_connections {}, "
+                        "busy_timeout){}",
+                        path, options.busy_timeout.count(), capacity,
+                        capacity == 1 ? "; an in-memory database has one connection, so a store call made inside "
+                                        "a transaction body waits for itself"
+                                      : "");
+        }
         return Lease(*this, std::move(me.handed));
     }
 
@@ -297,6 +344,13 @@ auto stored_version(Connection& c) -> Result<int> {
     if (*has_table == 0) return 0;
     auto version = query_int(c, "SELECT coalesce(max(version), 0) FROM eventcore_schema", "reading the schema version");
     if (!version) return fail(std::move(version).error());
+    // A damaged file may hold anything here; it indexes the migrations, so check it first.
+    if (*version < 0 || *version > std::numeric_limits<int>::max())
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("the eventcore schema version recorded in the database is {}, which no "
+                                      "eventcore writes: the file is damaged",
+                                      *version))
+                        .with_code("EVENTCORE_SCHEMA_INVALID"));
     return static_cast<int>(*version);
 }
 
@@ -412,7 +466,11 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     } else if (listed != nullptr) {
         for (std::size_t i = 0; i < ids.size(); ++i) stmt->bind(static_cast<int>(i) + 1, ids[i].view());
     } else {
-        id_list = json_string_array(ids | std::views::transform(&StreamId::view));
+        // A plain vector rather than a transform view: Clang 14's concepts reject libstdc++ 12's views.
+        std::vector<std::string_view> names;
+        names.reserve(ids.size());
+        for (const auto& id : ids) names.push_back(id.view());
+        id_list = json_string_array(names);
         stmt->bind(1, std::string_view(id_list));
     }
 
@@ -587,9 +645,10 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     std::vector<std::string> custom(events.size());
     for (std::size_t e = 0; e < events.size(); ++e) custom[e] = eventcore::detail::encode_custom(events[e].metadata->custom);
 
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    const std::lock_guard turn(impl_->write_turn);
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
 
@@ -719,33 +778,55 @@ auto Database::head() -> Result<GlobalPosition> {
 }
 
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Other processes (and other connections) can only commit to a file.
+    const bool watch_file = impl.path != memory_path;
+    // PRAGMA data_version changes on a connection when any other connection has committed
+    // since it last asked, without reading a table.
+    const auto data_version = [&]() -> Result<std::int64_t> {
+        const std::lock_guard watch(impl.watcher_mutex);
+        if (!impl.watcher) {
+            auto c = impl.connect();
+            if (!c) return fail(std::move(c).error());
+            impl.watcher = std::move(*c);
+        }
+        auto stmt = impl.watcher->use(Sql::data_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(*impl.watcher, rc, "checking for commits");
+        return stmt->int64(0);
+    };
     for (;;) {
+        // What "nothing changed" looks like, taken before the look at the head, so a commit
+        // after the look changes it.
+        std::uint64_t local = 0;
+        {
+            const std::lock_guard lock(impl.commits_mutex);
+            local = impl.local_commits;
+        }
+        std::int64_t version = 0;
+        if (watch_file) {
+            auto v = data_version();
+            if (!v) return fail(std::move(v).error());
+            version = *v;
+        }
         auto h = head();
         if (!h || *h > after) return h;
-        {
-            // Commits of this process wake us at once.
-            std::unique_lock lock(impl_->commits_mutex);
-            const std::uint64_t local = impl_->local_commits;
-            const auto slice = std::min(deadline, std::chrono::steady_clock::now() + impl_->options.change_poll_interval);
-            if (impl_->committed.wait_until(lock, slice, [&] { return impl_->local_commits != local; })) continue;
+        // Until something changes: commits of this process wake us at once, those of other
+        // processes are seen within a poll interval. Neither reads a table.
+        for (;;) {
+            {
+                std::unique_lock lock(impl.commits_mutex);
+                const auto slice =
+                    std::min(deadline, std::chrono::steady_clock::now() + impl.options.change_poll_interval);
+                if (impl.committed.wait_until(lock, slice, [&] { return impl.local_commits != local; })) break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) return h;
+            if (!watch_file) continue;
+            auto v = data_version();
+            if (!v) return fail(std::move(v).error());
+            if (*v != version) break;
         }
-        if (std::chrono::steady_clock::now() >= deadline) return head();
-        if (impl_->capacity == 1 && impl_->path == memory_path) continue; // no other process can commit
-        // Other processes: PRAGMA data_version changes on a connection when any other
-        // connection has committed since it last asked, without reading a table.
-        std::lock_guard watch(impl_->watcher_mutex);
-        if (!impl_->watcher) {
-            auto c = impl_->connect();
-            if (!c) return fail(std::move(c).error());
-            impl_->watcher = std::move(*c);
-        }
-        auto stmt = impl_->watcher->use(Sql::data_version);
-        if (!stmt) return fail(std::move(stmt).error());
-        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(*impl_->watcher, rc, "checking for commits");
-        const auto version = stmt->int64(0);
-        if (version == impl_->watched_version) continue;
-        impl_->watched_version = version;
     }
 }
 
@@ -848,6 +929,19 @@ public:
         return {};
     }
 
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+        if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        auto stmt = c_.use(from == GlobalPosition{} ? Sql::advance_checkpoint_from_zero : Sql::advance_checkpoint);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, name);
+        stmt->bind(2, from.value());
+        stmt->bind(3, to.value());
+        stmt->bind(4, micros(now()));
+        if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(c_, rc, "moving a checkpoint");
+        if (sqlite3_changes(c_.handle()) != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+        return {};
+    }
+
     auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.exec(fmt::format("SAVEPOINT {}", name).c_str(), "starting a savepoint"); !r) return r;
@@ -887,9 +981,10 @@ private:
 } // namespace
 
 auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    const std::lock_guard turn(impl_->write_turn);
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
     Session session(**c);
@@ -900,17 +995,18 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
 auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     if (impl_->path == memory_path) {
-        // One process only: a set of names under the pool's mutex will do.
-        std::unique_lock lock(impl_->mutex);
-        if (!impl_->projection_released.wait_until(lock, deadline, [&] { return !impl_->projections.contains(name); }))
+        // One process only: a set of names will do.
+        auto shared = impl_->projections;
+        std::unique_lock lock(shared->mutex);
+        if (!shared->released.wait_until(lock, deadline, [&] { return !shared->running.contains(name); }))
             return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
-        impl_->projections.emplace(name);
-        return ProjectionLock([impl = impl_.get(), key = std::string(name)] {
+        shared->running.emplace(name);
+        return ProjectionLock([shared, key = std::string(name)] {
             {
-                std::lock_guard relock(impl->mutex);
-                impl->projections.erase(key);
+                const std::lock_guard relock(shared->mutex);
+                shared->running.erase(key);
             }
-            impl->projection_released.notify_all();
+            shared->released.notify_all();
         });
     }
     const std::string lock_path = impl_->path + "-projections.lock";
@@ -922,7 +1018,10 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     struct flock region{};
     region.l_type = F_WRLCK;
     region.l_whence = SEEK_SET;
-    region.l_start = static_cast<off_t>(std::hash<std::string_view>{}(name) % (1ULL << 40));
+    // FNV-1a: the same byte for the same name in every process, whatever built it.
+    std::uint64_t hash = 14695981039346656037ULL;
+    for (const char ch : name) hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+    region.l_start = static_cast<off_t>(hash % (1ULL << 40));
     region.l_len = 1;
     for (;;) {
         if (::fcntl(fd, F_OFD_SETLK, &region) == 0) break;
@@ -938,6 +1037,194 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
         std::this_thread::sleep_for(std::chrono::milliseconds{10});
     }
     return ProjectionLock([fd] { ::close(fd); });
+}
+
+
+// Administration: listings, statistics, the log with commit boundaries, and imports.
+
+namespace {
+
+auto sql_limit(std::size_t limit) -> std::int64_t {
+    return limit >= static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()) ? -1
+                                                                                      : static_cast<std::int64_t>(limit);
+}
+
+} // namespace
+
+auto Database::schema_version_at(const std::string& path) -> Result<int> {
+    auto c = Connection::open(path, SQLITE_OPEN_READONLY);
+    if (!c) return fail(std::move(c).error());
+    auto found = stored_version(**c);
+    if (!found && found.error().code() == "SQLITE_NOTADB")
+        return fail(Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", path)).with_code("SQLITE_NOTADB"));
+    return found;
+}
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    // With one max() in the select list, SQLite takes the bare recorded_at from that row.
+    auto stmt = (*c)->use(std::string_view(
+        "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
+        "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
+        "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, std::string_view(query.after));
+    stmt->bind(2, std::string_view(query.prefix));
+    std::string glob;
+    if (query.pattern) {
+        glob = query.pattern->to_sqlite_glob();
+        stmt->bind(3, std::string_view(glob));
+    } else {
+        stmt->bind_null(3);
+    }
+    stmt->bind(4, sql_limit(query.limit));
+    std::vector<StreamSummary> streams;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        auto id = stored_stream_id(stmt->text(0));
+        if (!id) return fail(std::move(id).error());
+        streams.push_back({std::move(*id), StreamVersion{stmt->uint64(1)}, timestamp(stmt->int64(2))});
+    }
+    if (rc != SQLITE_DONE) return step_error(**c, rc, "listing streams");
+    return streams;
+}
+
+auto Database::statistics() -> Result<StoreStatistics> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    StoreStatistics stats;
+    {
+        auto stmt = (*c)->use(std::string_view("SELECT count(*), count(DISTINCT stream_id), coalesce(max(position), 0), "
+                                               "min(recorded_at), max(recorded_at) FROM events"));
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "counting events");
+        stats.events = stmt->uint64(0);
+        stats.streams = stmt->uint64(1);
+        stats.head = GlobalPosition{stmt->uint64(2)};
+        if (!stmt->is_null(3)) {
+            stats.first_recorded = timestamp(stmt->int64(3));
+            stats.last_recorded = timestamp(stmt->int64(4));
+        }
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"));
+        if (!stmt) return fail(std::move(stmt).error());
+        if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "measuring the database");
+        stats.size_bytes = stmt->uint64(0);
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type"));
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW) stats.types.push_back({std::string(stmt->text(0)), stmt->uint64(1)});
+        if (rc != SQLITE_DONE) return step_error(**c, rc, "counting event types");
+    }
+    {
+        auto stmt = (*c)->use(std::string_view(
+            "SELECT date(recorded_at / 1000000, 'unixepoch') AS day, count(*), count(DISTINCT commit_last) "
+            "FROM events GROUP BY day ORDER BY day"));
+        if (!stmt) return fail(std::move(stmt).error());
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW)
+            stats.days.push_back({std::string(stmt->text(0)), stmt->uint64(1), stmt->uint64(2)});
+        if (rc != SQLITE_DONE) return step_error(**c, rc, "counting events by day");
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return stats;
+}
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    // The columns of `read_row`, in its order.
+    auto stmt = (*c)->use(std::string_view(
+        "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
+        "causation_id, command, custom, commit_last FROM events WHERE position > ?1 ORDER BY position"));
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, after.value());
+    StoredEvent event;
+    GlobalPosition last = after;
+    GlobalPosition commit_last{};
+    std::size_t count = 0;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        const GlobalPosition position{stmt->uint64(2)};
+        if (count >= limit && position > commit_last) break; // only between commits
+        if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
+        commit_last = GlobalPosition{stmt->uint64(11)};
+        if (auto r = visit(event, commit_last); !r) return fail(std::move(r).error());
+        last = position;
+        ++count;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading the log");
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    return last;
+}
+
+auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+    if (events.empty()) return {};
+    auto turn = impl_->take_write_turn();
+    if (!turn) return fail(std::move(turn).error());
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
+    if (!tx) return fail(std::move(tx).error());
+    GlobalPosition head;
+    {
+        auto stmt = (*c)->use(Sql::head);
+        if (!stmt) return fail(std::move(stmt).error());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
+        head = GlobalPosition{stmt->uint64(0)};
+    }
+    auto checked = eventcore::detail::check_import(events, head, [&](const StreamId& id) -> Result<StreamVersion> {
+        auto stmt = (*c)->use(Sql::stream_version);
+        if (!stmt) return fail(std::move(stmt).error());
+        stmt->bind(1, id.view());
+        const int rc = stmt->step();
+        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
+        return StreamVersion{stmt->uint64(0)};
+    });
+    if (!checked) return checked;
+    auto stmt = (*c)->use(Sql::insert_event);
+    if (!stmt) return fail(std::move(stmt).error());
+    for (const ArchivedEvent& e : events) {
+        const std::string custom = eventcore::detail::encode_custom(e.metadata.custom);
+        stmt->bind(1, e.stream.view()); // in the order of `event_columns`
+        stmt->bind(2, e.version.value());
+        stmt->bind(3, e.position.value());
+        stmt->bind(4, std::string_view(e.type));
+        stmt->bind_blob(5, e.payload);
+        stmt->bind(6, e.metadata.event_id);
+        stmt->bind(7, micros(e.metadata.recorded_at));
+        stmt->bind(8, e.metadata.correlation_id);
+        stmt->bind(9, e.metadata.causation_id);
+        stmt->bind(10, std::string_view(e.metadata.command));
+        if (custom.empty()) {
+            stmt->bind_null(11);
+        } else {
+            stmt->bind(11, std::string_view(custom));
+        }
+        stmt->bind(12, e.commit_last.value());
+        const int rc = stmt->step();
+        if (rc != SQLITE_DONE)
+            return step_error(**c, rc, fmt::format("importing the event at position {}", e.position));
+        stmt->reset();
+    }
+    if (auto r = tx->commit(); !r) return fail(std::move(r).error());
+    {
+        std::lock_guard lock(impl_->commits_mutex);
+        ++impl_->local_commits;
+    }
+    impl_->committed.notify_all();
+    return {};
 }
 
 } // namespace eventcore::sqlite

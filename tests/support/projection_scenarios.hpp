@@ -326,6 +326,75 @@ void exactly_once_projection(Store& store, const bank::SqlBalanceProjector& proj
     CHECK(projector.balances(store) == bank::folded_balances(store));
 }
 
+/// A runner whose projection lock was lost (simulated: another runner moves the checkpoint
+/// between two of its batches) finds out at its next commit: that batch rolls back, the
+/// runner stops with a `projection` error, and no event is applied twice. The fence is the
+/// checkpoint itself, checked in the batch's transaction.
+template <class Store>
+void lost_lock_is_fenced(Store& store, const bank::SqlBalanceProjector& projector) {
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    }));
+    open_bank(store, 4, 100); // 4 events
+    REQUIRE(run_transfers(store, 4, 1, 4) == 0); // 8 more
+    int batches = 0;
+    eventcore::ProjectionOptions options{.name = "fenced", .stream_prefix = "account-", .batch_size = 4};
+    options.on_progress = [&](const eventcore::ProjectionProgress&) {
+        // After the first batch, "another runner" takes over and gets to position 8.
+        if (++batches == 1) REQUIRE(store.save_checkpoint("fenced", eventcore::GlobalPosition{8}));
+    };
+    eventcore::ProjectionRunner runner{store, projector, options};
+    auto ran = runner.catch_up();
+    REQUIRE_FALSE(ran);
+    CHECK(ran.error().kind() == eventcore::ErrorKind::projection);
+    CHECK(ran.error().code() == "EVENTCORE_CHECKPOINT_MOVED");
+    CHECK_THAT(ran.error().message(), Catch::Contains("no longer at position 4"));
+    CHECK(projector.applied(store) == 4); // the first batch only: the second rolled back
+    CHECK(store.load_checkpoint("fenced")->value() == eventcore::GlobalPosition{8});
+
+    SECTION("at the level of the session") {
+        auto moved = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            return sql.advance_checkpoint("fenced", eventcore::GlobalPosition{8}, eventcore::GlobalPosition{9});
+        });
+        REQUIRE(moved);
+        auto stale = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            return sql.advance_checkpoint("fenced", eventcore::GlobalPosition{8}, eventcore::GlobalPosition{12});
+        });
+        REQUIRE_FALSE(stale);
+        CHECK(stale.error().code() == "EVENTCORE_CHECKPOINT_MOVED");
+        auto fresh = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            return sql.advance_checkpoint("new-one", eventcore::GlobalPosition{}, eventcore::GlobalPosition{3});
+        });
+        REQUIRE(fresh);
+        CHECK(store.load_checkpoint("fenced")->value() == eventcore::GlobalPosition{9});
+        CHECK(store.load_checkpoint("new-one")->value() == eventcore::GlobalPosition{3});
+    }
+}
+
+/// A transaction body that ignores a failed statement and returns success does not commit
+/// half of its work.
+template <class Store>
+void ignored_statement_error_is_not_committed(Store& store, const bank::SqlBalanceProjector& projector,
+                                              std::string_view insert_twice) {
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    }));
+    auto r = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        (void)sql.execute(insert_twice, {std::int64_t{1}});
+        (void)sql.execute(insert_twice, {std::int64_t{1}}); // fails: the key is taken; ignored
+        return {};
+    });
+    if (r) {
+        // SQLite goes on after a failed statement: the first insert stands, alone and whole.
+        CHECK(projector.applied(store) == 1);
+    } else {
+        CHECK_THAT(r.error().message(), Catch::Contains("body returned success anyway"));
+        CHECK(projector.applied(store) == 0);
+    }
+}
+
 /// A balance projection in this process, fed while worker processes run transfers (each worker
 /// command line from `worker(seed)`), equals the fold of the log.
 template <class Store, class WorkerArgs>

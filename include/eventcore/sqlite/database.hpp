@@ -6,6 +6,7 @@
 
 #include <eventcore/projection_lock.hpp>
 #include <eventcore/sql_session.hpp>
+#include <eventcore/store_admin.hpp>
 #include <eventcore/stored_event.hpp>
 
 #include <chrono>
@@ -88,6 +89,23 @@ public:
     /// byte of the file `<path>-projections.lock` (released when the holder exits, however it
     /// exits). Waits up to `wait`, then fails with `timeout`.
     auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>;
+
+    // Administration (see <eventcore/store_admin.hpp>): what the `eventcore` tool asks.
+
+    /// Streams with their versions and last write times, ordered by id, filtered and paged.
+    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>>;
+    /// Counts of events, streams, types and days, and the store's size, as one snapshot.
+    auto statistics() -> Result<StoreStatistics>;
+    /// About `limit` events after `after`, in log order, each with the end of its commit; a page
+    /// ends at the end of a commit, so it may hold a few more. Returns the last position read.
+    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition>;
+    /// Appends events exactly as another store recorded them (positions, versions, ids, times,
+    /// commit boundaries), in one transaction; they must follow this store's log without a gap
+    /// (see `detail::check_import`), or nothing is written and the error is `validation`.
+    auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    /// The eventcore schema version in the file at `path` (0 if it holds none), read without
+    /// creating, migrating or writing anything: for tools that must not change what they read.
+    [[nodiscard]] static auto schema_version_at(const std::string& path) -> Result<int>;
 
     struct Impl;
 

@@ -1,0 +1,163 @@
+#pragma once
+/// \file
+/// What operators ask of a store core, beside reads and commits: stream listings, statistics,
+/// the log with its commit boundaries, and importing a log exactly as it was stored. The
+/// `eventcore` command-line tool is built on these; applications rarely need them.
+
+#include <eventcore/detail/function_ref.hpp>
+#include <eventcore/error.hpp>
+#include <eventcore/metadata.hpp>
+#include <eventcore/stored_event.hpp>
+#include <eventcore/stream_id.hpp>
+#include <eventcore/stream_pattern.hpp>
+#include <eventcore/version.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace eventcore {
+
+/// Which streams `list_streams` lists: ordered by id (bytewise), filtered, a page at a time.
+///
+/// \code
+/// eventcore::StreamListQuery q;
+/// q.prefix = "account-";
+/// q.limit = 100;
+/// auto page = db->list_streams(q).value();          // the first 100 accounts
+/// q.after = page.back().stream.view();             // and the next 100
+/// \endcode
+struct StreamListQuery {
+    /// Only streams whose id starts with these bytes (no wildcards).
+    std::string prefix{};
+    /// Only streams whose whole id matches this glob pattern.
+    std::optional<StreamPattern> pattern{};
+    /// Only streams whose id sorts after this one (bytewise): the last id of the previous page.
+    std::string after{};
+    /// At most this many streams.
+    std::size_t limit = std::numeric_limits<std::size_t>::max();
+};
+
+/// A stream as listed: its version and when its last event was recorded.
+struct StreamSummary {
+    StreamId stream;
+    StreamVersion version;
+    Timestamp last_written{};
+
+    friend auto operator==(const StreamSummary&, const StreamSummary&) -> bool = default;
+};
+
+/// How many events of one type the store holds.
+struct EventTypeCount {
+    std::string type;
+    std::uint64_t events = 0;
+};
+
+/// What was committed on one UTC day.
+struct DayActivity {
+    /// `YYYY-MM-DD`, UTC.
+    std::string day;
+    std::uint64_t events = 0;
+    std::uint64_t commits = 0;
+};
+
+/// A store at a glance, read as one snapshot.
+struct StoreStatistics {
+    std::uint64_t events = 0;
+    std::uint64_t streams = 0;
+    GlobalPosition head{};
+    /// Bytes the store takes: the SQLite file's pages, or the PostgreSQL schema's tables with
+    /// their indexes.
+    std::uint64_t size_bytes = 0;
+    std::optional<Timestamp> first_recorded{};
+    std::optional<Timestamp> last_recorded{};
+    /// Most frequent first.
+    std::vector<EventTypeCount> types{};
+    /// Oldest first; days without commits are left out.
+    std::vector<DayActivity> days{};
+};
+
+/// Receives the log with its commit boundaries: `commit_last` is the position of the last event
+/// of the event's commit. Views are valid only during the call; an error stops the read.
+using LogRowVisitor = detail::FunctionRef<Result<void>(const StoredEvent&, GlobalPosition commit_last)>;
+
+/// An event exactly as stored, owning its data: what moves between stores.
+///
+/// \code
+/// // Copy a whole store, commit by commit, keeping positions, versions, ids and times.
+/// std::vector<eventcore::ArchivedEvent> batch;
+/// source->read_log(eventcore::GlobalPosition{}, 1000, [&](const eventcore::StoredEvent& e, auto last) {
+///     batch.push_back(eventcore::ArchivedEvent::from(e, last));
+///     return eventcore::Result<void>{};
+/// }).value();
+/// target->import_events(batch).value();
+/// \endcode
+struct ArchivedEvent {
+    StreamId stream;
+    StreamVersion version;
+    GlobalPosition position;
+    GlobalPosition commit_last;
+    std::string type;
+    std::string payload;
+    EventMetadata metadata;
+
+    /// A copy of a stored event; `stored.stream` must be a valid stream id.
+    [[nodiscard]] static auto from(const StoredEvent& stored, GlobalPosition commit_last) -> Result<ArchivedEvent> {
+        auto stream = StreamId::parse(stored.stream);
+        if (!stream) return fail(std::move(stream).error());
+        return ArchivedEvent{std::move(*stream),         stored.version,          stored.position, commit_last,
+                             std::string(stored.type), std::string(stored.payload), stored.metadata};
+    }
+
+    friend auto operator==(const ArchivedEvent&, const ArchivedEvent&) -> bool = default;
+};
+
+namespace detail {
+
+/// Checks that `events` can follow a log whose head is `head`: positions gap-free from
+/// `head + 1`, whole commits only (each commit's events contiguous, ending at its
+/// `commit_last`), and each stream's versions contiguous from its current version, which
+/// `current_version` gives. Shared by the store cores' `import_events`.
+[[nodiscard]] inline auto check_import(std::span<const ArchivedEvent> events, GlobalPosition head,
+                                       FunctionRef<Result<StreamVersion>(const StreamId&)> current_version)
+    -> Result<void> {
+    std::unordered_map<std::string_view, StreamVersion> versions;
+    GlobalPosition expected = head.next();
+    GlobalPosition open_commit{};
+    for (const auto& e : events) {
+        if (e.position != expected)
+            return fail(ErrorKind::validation, "imported event at position {} where the log needs position {}",
+                        e.position, expected);
+        if (e.commit_last < e.position)
+            return fail(ErrorKind::validation, "imported event at position {} ends its commit at {}, before itself",
+                        e.position, e.commit_last);
+        if (!open_commit.is_zero() && e.commit_last != open_commit)
+            return fail(ErrorKind::validation,
+                        "imported event at position {} starts a new commit before the one ending at {} is complete",
+                        e.position, open_commit);
+        open_commit = e.position == e.commit_last ? GlobalPosition{} : e.commit_last;
+        auto [at, fresh] = versions.try_emplace(e.stream.view(), StreamVersion{});
+        if (fresh) {
+            auto v = current_version(e.stream);
+            if (!v) return fail(std::move(v).error());
+            at->second = *v;
+        }
+        if (e.version != at->second.next())
+            return fail(ErrorKind::validation, "imported event of stream '{}' has version {}; the stream is at {}",
+                        e.stream, e.version, at->second);
+        at->second = e.version;
+        expected = expected.next();
+    }
+    if (!open_commit.is_zero())
+        return fail(ErrorKind::validation, "imported events end in the middle of the commit ending at position {}",
+                    open_commit);
+    return {};
+}
+
+} // namespace detail
+
+} // namespace eventcore

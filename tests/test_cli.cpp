@@ -1,0 +1,384 @@
+// The `eventcore` tool run as a program on real SQLite files: what operators see and get.
+#define CATCH_CONFIG_MAIN
+#include "support/cli.hpp"
+#include "support/process.hpp"
+
+#include <eventcore/sqlite/database.hpp>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <fstream>
+
+using cli_support::run;
+using cli_support::Tool;
+using testing_support::TempDir;
+
+namespace {
+
+auto make_store(const std::string& path, int commits) -> std::shared_ptr<eventcore::sqlite::Database> {
+    auto db = eventcore::sqlite::Database::open(path).value();
+    cli_support::populate(*db, commits);
+    return db;
+}
+
+/// Every event as stored, with its commit: what must survive a move.
+auto stored_log(eventcore::sqlite::Database& db) -> std::vector<eventcore::ArchivedEvent> {
+    std::vector<eventcore::ArchivedEvent> all;
+    eventcore::GlobalPosition after{};
+    for (;;) {
+        auto last = db.read_log(after, 100, [&](const eventcore::StoredEvent& e, eventcore::GlobalPosition commit_last) {
+                          all.push_back(eventcore::ArchivedEvent::from(e, commit_last).value());
+                          return eventcore::Result<void>{};
+                      }).value();
+        if (last == after) return all;
+        after = last;
+    }
+}
+
+void raw_sql(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+    INFO(sql << ": " << (error ? error : ""));
+    sqlite3_free(error);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+
+auto json_lines(const std::string& text) -> std::vector<boost::json::value> {
+    std::vector<boost::json::value> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(boost::json::parse(line));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("bad arguments and bad stores give one line and a usage or store exit code", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+
+    auto r = run(scratch, {"--store", "mysql://root:hunter2@db/x", "streams"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.starts_with("eventcore: --store must be"));
+    CHECK(r.err.find("hunter2") == std::string::npos);
+    CHECK(r.out.empty());
+
+    r = run(scratch, {"--store", "nonsense", "streams"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+
+    r = run(scratch, {"streams"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.find("EVENTCORE_STORE") != std::string::npos);
+
+    r = run(scratch, {"--store", "sqlite:" + dir.file("a.db"), "streams", "--no-such-option"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+
+    r = run(scratch, {"--store", "sqlite:" + dir.file("missing.db"), "streams"});
+    CHECK(r.code == 3);
+    CHECK(r.err == "eventcore: SQLite database '" + dir.file("missing.db") + "' does not exist\n");
+
+    std::ofstream(dir.file("not-a-db")) << "this is not a database, just text that is long enough to be a header\n";
+    r = run(scratch, {"--store", "sqlite:" + dir.file("not-a-db"), "stats"});
+    CHECK(r.code == 3);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.find("not an SQLite database") != std::string::npos);
+
+    r = run(scratch, {"--store", "postgres:host=/nonexistent-dir port=5999 user=u password=hunter2 dbname=x", "streams"});
+    CHECK(r.code == 3);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.find("hunter2") == std::string::npos);
+    CHECK(r.err.find("host=/nonexistent-dir") != std::string::npos);
+
+    // Reading never creates a store.
+    CHECK(!std::filesystem::exists(dir.file("missing.db")));
+    make_store(dir.file("a.db"), 3);
+    r = run(scratch, {"--store", "sqlite:" + dir.file("a.db"), "read", "bad*id"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+    r = run(scratch, {"--store", "sqlite:" + dir.file("a.db"), "streams", "--pattern", "[z-a]"});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+}
+
+TEST_CASE("the environment names the store", "[cli]") {
+    TempDir dir;
+    make_store(dir.file("env.db"), 4);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        const int out = ::open(dir.file("env.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(out, STDOUT_FILENO);
+        ::setenv("EVENTCORE_STORE", ("sqlite:" + dir.file("env.db")).c_str(), 1);
+        ::execl(EVENTCORE_CLI, EVENTCORE_CLI, "--json", "stats", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const auto stats = boost::json::parse(cli_support::slurp(dir.file("env.out")));
+    CHECK(stats.at("head").to_number<std::uint64_t>() > 0);
+}
+
+TEST_CASE("streams lists versions and last write times, filtered and paged", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    auto db = make_store(dir.file("s.db"), 20);
+    const std::string store = "sqlite:" + dir.file("s.db");
+
+    auto r = run(scratch, {"--store", store, "--json", "streams"});
+    REQUIRE(r.code == 0);
+    auto doc = boost::json::parse(r.out);
+    const auto& all = doc.at("streams").as_array();
+    CHECK(all.size() == 8); // seven accounts and the audit log
+    for (const auto& s : all) {
+        const auto id = eventcore::StreamId(std::string(s.at("stream").as_string()));
+        std::uint64_t version = 0;
+        (void)db->read_stream(id, eventcore::StreamVersion{1}, [&](const eventcore::StoredEvent& e) {
+            version = e.version.value();
+            return eventcore::Result<void>{};
+        });
+        CHECK(s.at("version").to_number<std::uint64_t>() == version);
+        CHECK(s.at("last_written").as_string().ends_with("Z"));
+    }
+    CHECK(doc.at("next_after").is_null());
+
+    r = run(scratch, {"--store", store, "--json", "streams", "--pattern", "account-[0-2]", "--limit", "2"});
+    REQUIRE(r.code == 0);
+    doc = boost::json::parse(r.out);
+    REQUIRE(doc.at("streams").as_array().size() == 2);
+    CHECK(doc.at("streams").as_array()[0].at("stream").as_string() == "account-0");
+    CHECK(doc.at("next_after").as_string() == "account-1");
+    r = run(scratch, {"--store", store, "--json", "streams", "--pattern", "account-[0-2]", "--after", "account-1"});
+    doc = boost::json::parse(r.out);
+    REQUIRE(doc.at("streams").as_array().size() == 1);
+    CHECK(doc.at("streams").as_array()[0].at("stream").as_string() == "account-2");
+
+    r = run(scratch, {"--store", store, "streams", "--prefix", "audit"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.starts_with("STREAM       VERSION  LAST WRITTEN\naudit/log é        4  "));
+}
+
+TEST_CASE("read shows one stream's events with JSON payloads, tail the log with filters", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    make_store(dir.file("r.db"), 10);
+    const std::string store = "sqlite:" + dir.file("r.db");
+
+    auto r = run(scratch, {"--store", store, "--json", "read", "account-1", "--from", "2"});
+    REQUIRE(r.code == 0);
+    auto lines = json_lines(r.out);
+    REQUIRE(!lines.empty());
+    CHECK(lines[0].at("version").to_number<std::uint64_t>() == 2);
+    for (const auto& e : lines) CHECK(e.at("payload").as_object().contains("amount"));
+
+    r = run(scratch, {"--store", store, "read", "account-1"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.starts_with("VERSION  POSITION  RECORDED AT"));
+    CHECK(r.out.find(R"({"amount":2,"note":"x\"y\\z","rate":1.5E0})") != std::string::npos);
+
+    r = run(scratch, {"--store", store, "read", "nobody"});
+    CHECK(r.code == 1);
+    CHECK(r.err == "eventcore: stream 'nobody' has no events\n");
+
+    r = run(scratch, {"--store", store, "--json", "tail", "--from", "3", "--type", "MoneyDeposited", "--prefix", "account-"});
+    REQUIRE(r.code == 0);
+    lines = json_lines(r.out);
+    CHECK(lines.size() == 5); // odd commits deposit
+    for (const auto& e : lines) {
+        CHECK(e.at("type").as_string() == "MoneyDeposited");
+        CHECK(e.at("position").to_number<std::uint64_t>() > 3);
+    }
+    r = run(scratch, {"--store", store, "--json", "tail", "--pattern", "audit*", "--limit", "1"});
+    REQUIRE(r.code == 0);
+    CHECK(json_lines(r.out).size() == 1);
+}
+
+TEST_CASE("tail --follow shows commits as they land", "[cli]") {
+    TempDir dir;
+    auto db = make_store(dir.file("f.db"), 2);
+    const auto before = db->head().value().value();
+    Tool tool(dir.path().string(), {"--store", "sqlite:" + dir.file("f.db"), "--json", "tail", "--follow", "--from",
+                                    std::to_string(before), "--limit", "2"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cli_support::populate(*db, 2); // another process, as far as the tool can tell
+    const auto r = tool.finish(std::chrono::seconds(30));
+    REQUIRE(r.code == 0);
+    const auto lines = json_lines(r.out);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].at("position").to_number<std::uint64_t>() == before + 1);
+}
+
+TEST_CASE("stats counts events, streams, types and days", "[cli]") {
+    TempDir dir;
+    make_store(dir.file("st.db"), 10);
+    auto r = run(dir.path().string(), {"--store", "sqlite:" + dir.file("st.db"), "--json", "stats"});
+    REQUIRE(r.code == 0);
+    const auto s = boost::json::parse(r.out);
+    CHECK(s.at("events").to_number<std::uint64_t>() == 10 + 5 + 2);
+    CHECK(s.at("streams").to_number<std::uint64_t>() == 8);
+    CHECK(s.at("head").to_number<std::uint64_t>() == 17);
+    CHECK(s.at("size_bytes").to_number<std::uint64_t>() > 0);
+    CHECK(s.at("types").as_array()[0].at("type").as_string() == "MoneyWithdrawn");
+    CHECK(s.at("types").as_array()[0].at("events").to_number<std::uint64_t>() == 10);
+    REQUIRE(s.at("days").as_array().size() >= 1);
+    std::uint64_t commits = 0;
+    for (const auto& d : s.at("days").as_array()) commits += d.at("commits").to_number<std::uint64_t>();
+    CHECK(commits == 10);
+    r = run(dir.path().string(), {"--store", "sqlite:" + dir.file("st.db"), "stats"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("MoneyWithdrawn      10") != std::string::npos);
+}
+
+TEST_CASE("export then import into a new SQLite file keeps every event exactly", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    auto source = make_store(dir.file("from.db"), 2500); // more than one import batch
+    auto r = run(scratch, {"--store", "sqlite:" + dir.file("from.db"), "export", "-o", dir.file("log.jsonl")});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.starts_with("exported "));
+    r = run(scratch, {"--store", "sqlite:" + dir.file("to.db"), "import", dir.file("log.jsonl")});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto target = eventcore::sqlite::Database::open(dir.file("to.db")).value();
+    CHECK(stored_log(*target) == stored_log(*source));
+
+    // Standard output and standard input work as well as files, and give the same log.
+    r = run(scratch, {"--store", "sqlite:" + dir.file("to.db"), "export"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out == cli_support::slurp(dir.file("log.jsonl")));
+    r = run(scratch, {"--store", "sqlite:" + dir.file("piped.db"), "--json", "import"}, dir.file("log.jsonl"));
+    REQUIRE(r.code == 0);
+    CHECK(boost::json::parse(r.out).at("imported").to_number<std::uint64_t>() == source->head().value().value());
+
+    // The copy is sound.
+    r = run(scratch, {"--store", "sqlite:" + dir.file("to.db"), "verify"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("result         sound") != std::string::npos);
+}
+
+TEST_CASE("import refuses a non-empty store unless told, and then must continue its log", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    auto source = make_store(dir.file("src.db"), 10);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("src.db"), "export", "-o", dir.file("all.jsonl")}).code == 0);
+    make_store(dir.file("busy.db"), 1);
+
+    auto r = run(scratch, {"--store", "sqlite:" + dir.file("busy.db"), "import", dir.file("all.jsonl")});
+    CHECK(r.code == 4);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.find("not empty") != std::string::npos);
+
+    r = run(scratch, {"--store", "sqlite:" + dir.file("busy.db"), "import", "--allow-non-empty", dir.file("all.jsonl")});
+    CHECK(r.code == 2);
+    CHECK(r.err_lines() == 1);
+    CHECK(r.err.find("imported event at position 1 where the log needs position 3") != std::string::npos);
+
+    // An incremental export continues a copy.
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("src.db"), "export", "-o", dir.file("first.jsonl")}).code == 0);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("copy.db"), "import", dir.file("first.jsonl")}).code == 0);
+    const auto head = source->head().value();
+    cli_support::populate(*source, 5);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("src.db"), "export", "--from", std::to_string(head.value()),
+                          "-o", dir.file("more.jsonl")})
+                .code == 0);
+    r = run(scratch, {"--store", "sqlite:" + dir.file("copy.db"), "import", "--force", dir.file("more.jsonl")});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto copy = eventcore::sqlite::Database::open(dir.file("copy.db")).value();
+    CHECK(stored_log(*copy) == stored_log(*source));
+
+    // A malformed line is named.
+    std::ofstream(dir.file("bad.jsonl")) << "{\"position\":1}\n";
+    r = run(scratch, {"--store", "sqlite:" + dir.file("new.db"), "import", dir.file("bad.jsonl")});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("line 1: field \"stream\"") != std::string::npos);
+}
+
+TEST_CASE("verify passes a sound file and catches a broken one", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    make_store(dir.file("v.db"), 30);
+    const std::string store = "sqlite:" + dir.file("v.db");
+    auto r = run(scratch, {"--store", store, "verify"});
+    CHECK(r.code == 0);
+
+    SECTION("a deleted event") {
+        raw_sql(dir.file("v.db"), "DELETE FROM events WHERE position = 5");
+        r = run(scratch, {"--store", store, "--json", "verify"});
+        CHECK(r.code == 1);
+        const auto report = boost::json::parse(r.out);
+        CHECK(!report.at("sound").as_bool());
+        bool gap = false;
+        for (const auto& p : report.at("problems").as_array()) gap = gap || p.as_string() == "position 5 is missing";
+        CHECK(gap);
+    }
+    SECTION("a corrupted payload") {
+        raw_sql(dir.file("v.db"), "UPDATE events SET payload = X'7B226E6F' WHERE position = 7");
+        r = run(scratch, {"--store", store, "verify"});
+        CHECK(r.code == 1);
+        CHECK(r.out.find("position 7 (stream") != std::string::npos);
+        CHECK(r.out.find("the payload is not JSON") != std::string::npos);
+        CHECK(r.out.find("NOT SOUND: 1 problems") != std::string::npos);
+    }
+    SECTION("a version out of line") {
+        raw_sql(dir.file("v.db"), "UPDATE events SET version = version + 100 WHERE position = 12");
+        r = run(scratch, {"--store", store, "verify"});
+        CHECK(r.code == 1);
+        CHECK(r.out.find("versions") != std::string::npos);
+    }
+    SECTION("damaged metadata") {
+        raw_sql(dir.file("v.db"), "UPDATE events SET event_id = X'00' WHERE position = 9");
+        r = run(scratch, {"--store", store, "verify"});
+        CHECK(r.code == 1);
+        CHECK(r.out.find("16-byte UUID") != std::string::npos);
+    }
+}
+
+TEST_CASE("migrate creates and updates the schema, projections lists lag and resets", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    const std::string store = "sqlite:" + dir.file("p.db");
+    auto r = run(scratch, {"--store", store, "migrate"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out == store + ": schema version 0 -> 2 (created)\n");
+    r = run(scratch, {"--store", store, "migrate"});
+    CHECK(r.out == store + ": schema version 2, up to date\n");
+
+    auto db = eventcore::sqlite::Database::open(dir.file("p.db")).value();
+    cli_support::populate(*db, 10);
+    REQUIRE(db->save_checkpoint("balances", eventcore::GlobalPosition{10}));
+    REQUIRE(db->save_checkpoint("audit", eventcore::GlobalPosition{17}));
+    r = run(scratch, {"--store", store, "--json", "projections"});
+    REQUIRE(r.code == 0);
+    auto doc = boost::json::parse(r.out);
+    CHECK(doc.at("head").to_number<std::uint64_t>() == 17);
+    const auto& list = doc.at("projections").as_array();
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].at("name").as_string() == "audit");
+    CHECK(list[0].at("lag").to_number<std::uint64_t>() == 0);
+    CHECK(list[1].at("lag").to_number<std::uint64_t>() == 7);
+
+    {
+        auto running = db->lock_projection("balances", std::chrono::milliseconds(0)).value();
+        r = run(scratch, {"--store", store, "projections", "reset", "balances"});
+        CHECK(r.code == 4);
+        CHECK(r.err == "eventcore: projection 'balances' is running; stop it before resetting it\n");
+    }
+    r = run(scratch, {"--store", store, "projections", "reset", "balances", "--to", "3"});
+    REQUIRE(r.code == 0);
+    CHECK(db->load_checkpoint("balances").value() == eventcore::GlobalPosition{3});
+    r = run(scratch, {"--store", store, "projections", "reset", "balances"});
+    REQUIRE(r.code == 0);
+    CHECK(!db->load_checkpoint("balances").value().has_value());
+    r = run(scratch, {"--store", store, "projections", "reset", "nobody"});
+    CHECK(r.code == 1);
+}
