@@ -2,6 +2,7 @@
 /// \file
 /// What a command's `handle` works with: `Context<C>`, `StreamResolver` and `StreamWrite<E>`.
 
+#include <eventcore/detail/stream_index.hpp>
 #include <eventcore/detail/type_name.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/stream_id.hpp>
@@ -40,18 +41,20 @@ using CommandResult = Result<void>;
 /// \endcode
 class StreamResolver {
 public:
-    StreamResolver(std::span<const StreamId> read, std::size_t max_streams) : read_(read), max_streams_(max_streams) {}
+    StreamResolver(std::span<const StreamId> read, std::size_t max_streams)
+        : read_(read), read_index_(read), max_streams_(max_streams) {}
 
     /// Asks for `stream` to be read; nothing happens if it already is.
     /// Throws `Exception` (`too_many_streams`) past the executor's stream limit.
     void add_stream(StreamId stream) {
-        if (has_read(stream) || std::ranges::find(added_, stream) != added_.end()) return;
+        if (has_read(stream) || is_added(stream)) return;
         if (read_.size() + added_.size() >= max_streams_) {
             throw Exception(Error(ErrorKind::too_many_streams,
                                   fmt::format("adding stream '{}' would take the command past its limit of {} "
                                               "streams (ExecutorConfig::max_streams)",
                                               stream, max_streams_)));
         }
+        added_hashes_.push_back(StreamIdHash{}(stream));
         added_.push_back(std::move(stream));
     }
 
@@ -65,17 +68,32 @@ public:
     }
 
     /// Whether the command has read `stream` in this round.
-    [[nodiscard]] auto has_read(const StreamId& stream) const noexcept -> bool {
-        return std::ranges::find(read_, stream) != read_.end();
+    [[nodiscard]] auto has_read(const StreamId& stream) const noexcept -> bool { return read_index_.contains(stream.view()); }
+    /// Where `stream` is among the streams read in this round (`detail::StreamIndex::npos` if not).
+    [[nodiscard]] auto read_position(const StreamId& stream) const noexcept -> std::size_t {
+        return read_index_.find(stream.view());
+    }
+    /// Whether `stream` was added in this round.
+    [[nodiscard]] auto is_added(const StreamId& stream) const noexcept -> bool {
+        const auto hash = StreamIdHash{}(stream);
+        for (std::size_t i = 0; i < added_.size(); ++i) {
+            if (added_hashes_[i] == hash && added_[i] == stream) return true;
+        }
+        return false;
     }
     /// Streams added in this round and not read yet.
     [[nodiscard]] auto added() const noexcept -> std::span<const StreamId> { return added_; }
-    [[nodiscard]] auto take_added() noexcept -> std::vector<StreamId> { return std::exchange(added_, {}); }
+    [[nodiscard]] auto take_added() noexcept -> std::vector<StreamId> {
+        added_hashes_.clear();
+        return std::exchange(added_, {});
+    }
 
 private:
     std::span<const StreamId> read_;
+    detail::StreamIndex read_index_;
     std::size_t max_streams_;
     std::vector<StreamId> added_;
+    std::vector<std::size_t> added_hashes_; // of `added_`, compared before the ids themselves
 };
 
 /// The command's window on its execution, passed to `handle`: the streams it read, where it
@@ -129,13 +147,13 @@ public:
         requires std::constructible_from<Event, T&&>
     [[nodiscard]] auto try_write(const StreamId& stream, T&& event) -> Result<void> {
         // A stream added in this round may be written: the round is run again once it is read.
-        if (!resolver_.has_read(stream) &&
-            std::ranges::find(resolver_.added(), stream) == resolver_.added().end()) {
+        if (!resolver_.has_read(stream) && !resolver_.is_added(stream)) {
             return fail(ErrorKind::undeclared_stream,
                         "command {} wrote to stream '{}', which it did not read; declare it in `streams` or add it "
                         "with add_stream first",
                         detail::command_name<C>(), stream);
         }
+        if (writes_.empty()) writes_.reserve(read_.size()); // commands mostly write once per stream
         writes_.push_back({stream, Event(std::forward<T>(event))});
         return {};
     }
@@ -160,8 +178,8 @@ public:
     [[nodiscard]] auto has_read(const StreamId& stream) const noexcept -> bool { return resolver_.has_read(stream); }
     /// The version at which `stream` was read (0 if it has no events or was not read).
     [[nodiscard]] auto version(const StreamId& stream) const noexcept -> StreamVersion {
-        const auto it = std::ranges::find(read_, stream);
-        return it == read_.end() ? StreamVersion{} : versions_[static_cast<std::size_t>(it - read_.begin())];
+        const auto at = resolver_.read_position(stream);
+        return at == detail::StreamIndex::npos ? StreamVersion{} : versions_[at];
     }
     [[nodiscard]] auto command() const noexcept -> const C& { return command_; }
 

@@ -2,6 +2,7 @@
 /// \file
 /// The `EventStore` concept and the vocabulary of reads and commits.
 
+#include <eventcore/detail/stream_index.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/metadata.hpp>
 #include <eventcore/recorded_event.hpp>
@@ -234,24 +235,18 @@ namespace detail {
 template <class E>
 [[nodiscard]] auto validate_request(const AppendRequest<E>& request) -> Result<std::vector<std::size_t>> {
     const auto& ex = request.expectations;
+    const BasicStreamIndex<StreamExpectation> index{std::span<const StreamExpectation>(ex)};
     for (std::size_t i = 0; i < ex.size(); ++i) {
         if (ex[i].stream.empty()) return fail(ErrorKind::validation, "commit expectation #{} has an empty stream id", i);
-        for (std::size_t j = 0; j < i; ++j) {
-            if (ex[j].stream == ex[i].stream)
-                return fail(ErrorKind::validation, "commit lists stream '{}' twice in its expectations", ex[i].stream);
-        }
+        if (index.find(ex[i].stream.view()) != i)
+            return fail(ErrorKind::validation, "commit lists stream '{}' twice in its expectations", ex[i].stream);
     }
     std::vector<std::size_t> owner(request.events.size());
     for (std::size_t e = 0; e < request.events.size(); ++e) {
         const auto& stream = request.events[e].stream;
-        std::size_t i = 0;
         // Events of one stream usually come together: try the previous event's stream first.
-        if (e > 0 && ex[owner[e - 1]].stream == stream) {
-            i = owner[e - 1];
-        } else {
-            while (i < ex.size() && ex[i].stream != stream) ++i;
-        }
-        if (i == ex.size()) {
+        std::size_t i = e > 0 && ex[owner[e - 1]].stream == stream ? owner[e - 1] : index.find(stream.view());
+        if (i == BasicStreamIndex<StreamExpectation>::npos) {
             if (stream.empty()) return fail(ErrorKind::validation, "commit event #{} has an empty stream id", e);
             return fail(ErrorKind::validation,
                         "commit writes to stream '{}' without an expectation for it (use ExpectedVersion::any() "

@@ -19,7 +19,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -142,7 +144,8 @@ private:
         Run(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
             : executor_(executor), command_(command), options_(options),
               retry_(options.retry ? *options.retry : executor.config_.retry),
-              command_id_(options.command_id ? *options.command_id : Uuid::v7()), started_(Clock::now()) {}
+              command_id_(options.command_id ? *options.command_id : Uuid::v7()),
+              started_(executor.config_.observer ? Clock::now() : Clock::time_point{}) {}
 
         auto execute() -> Result<ExecutionResult> {
             if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
@@ -154,7 +157,7 @@ private:
             if (!declared) return failed(std::move(declared).error());
 
             for (attempts_ = 1;; ++attempts_) {
-                if (past_deadline(Clock::now()))
+                if (past_deadline_now())
                     return failed(Error(ErrorKind::timeout,
                                         fmt::format("command {} reached its deadline before attempt {}", name,
                                                     attempts_)));
@@ -194,6 +197,8 @@ private:
         auto store() const -> S& { return executor_.store_; }
 
         auto past_deadline(Clock::time_point t) const -> bool { return options_.deadline && t > *options_.deadline; }
+        // Reads the clock only when there is a deadline: a clock read costs as much as a small commit.
+        auto past_deadline_now() const -> bool { return options_.deadline && Clock::now() > *options_.deadline; }
 
         template <class F>
         void observe(F&& notify) const {
@@ -222,9 +227,11 @@ private:
                 return rejected_or_duplicate(std::move(decision).error());
             }
             if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
-            const auto commit_started = Clock::now();
+            // Commit latency is for the observer; without one, no clock reads.
+            const bool timed = executor_.config_.observer != nullptr;
+            const auto commit_started = timed ? Clock::now() : Clock::time_point{};
             auto receipt = store().append(request_for(std::move(*decision)));
-            const auto commit_ended = Clock::now();
+            const auto commit_ended = timed ? Clock::now() : Clock::time_point{};
             if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
             if (retryable(receipt.error())) return fail(std::move(receipt).error());
             return failed(std::move(receipt).error());
@@ -265,8 +272,15 @@ private:
 
         /// The declared streams' ids, each once (two fields may hold the same id).
         auto declared_streams() const -> Result<std::vector<StreamId>> {
+            std::size_t total = 0;
+            for (const auto& f : C::streams) total += f.one != nullptr ? 1 : (command_.*f.many).size();
+            // Reserved in full, so the ids never move and `seen` may keep views of them.
             std::vector<StreamId> streams;
-            streams.reserve(C::streams.size());
+            streams.reserve(total);
+            // Past a few streams, duplicates are found by hash rather than by comparing every pair.
+            std::unordered_set<std::string_view> seen;
+            const bool hashed = total > detail::StreamIndex::scan_limit;
+            if (hashed) seen.reserve(total);
             std::size_t field = 0;
             const auto add = [&](const StreamId& id) -> Result<void> {
                 if (id.empty())
@@ -274,7 +288,11 @@ private:
                                 "command {}: declared stream field #{} (in the order of `streams`) holds an empty "
                                 "stream id",
                                 name, field);
-                if (std::ranges::find(streams, id) == streams.end()) streams.push_back(id);
+                if (hashed) {
+                    if (seen.insert(id.view()).second) streams.push_back(id);
+                } else if (std::ranges::find(streams, id) == streams.end()) {
+                    streams.push_back(id);
+                }
                 return {};
             };
             for (const auto& f : C::streams) {
@@ -313,7 +331,7 @@ private:
                                 "command {} added streams in more than {} rounds "
                                 "(ExecutorConfig::max_discovery_rounds); last added: '{}'",
                                 name, limits.max_discovery_rounds, fmt::join(resolver.added(), "', '"));
-                if (past_deadline(Clock::now()))
+                if (past_deadline_now())
                     return fail(ErrorKind::timeout, "command {} reached its deadline while discovering streams", name);
                 auto added = resolver.take_added();
                 streams.insert(streams.end(), std::make_move_iterator(added.begin()),
@@ -372,9 +390,10 @@ private:
             }
             request.events.reserve(decision.writes.size());
             const Uuid correlation = options_.correlation_id.value_or(command_id_);
+            const auto now = std::chrono::system_clock::now(); // one clock read for all the event ids
             for (auto& w : decision.writes) {
                 request.events.push_back({std::move(w.stream), std::move(w.event),
-                                          EventMetadata{.event_id = Uuid::v7(),
+                                          EventMetadata{.event_id = Uuid::v7(now),
                                                         .recorded_at = {},
                                                         .correlation_id = correlation,
                                                         .causation_id = command_id_,

@@ -125,7 +125,7 @@ public:
             }
         }
 
-        const auto& expectations = request.expectations;
+        auto& expectations = request.expectations;
         std::vector<Stream*> targets(expectations.size());
         std::vector<VersionConflict> conflicts;
         for (std::size_t i = 0; i < expectations.size(); ++i) {
@@ -163,8 +163,9 @@ public:
             }
             receipt.streams.reserve(expectations.size());
             for (std::size_t i = 0; i < expectations.size(); ++i) {
+                // The request's ids are not needed past this point: move them, a copy each saved.
                 receipt.streams.push_back(
-                    {expectations[i].stream, StreamVersion{targets[i] ? targets[i]->events.size() : 0}});
+                    {std::move(expectations[i].stream), StreamVersion{targets[i] ? targets[i]->events.size() : 0}});
             }
             if (receipt.command_id) commits_.emplace(*receipt.command_id, receipt);
         } catch (...) {

@@ -66,7 +66,7 @@ void Params::float8(double v) {
     std::memcpy(&bits, &v, sizeof bits);
     add(Oid::float8, be_bytes(bits, 8));
 }
-void Params::array(Oid array_type, const ArrayBuilder& builder) { add(array_type, builder.finish()); }
+void Params::array(Oid array_type, ArrayBuilder&& builder) { add(array_type, std::move(builder).finish()); }
 
 void Params::seal() {
     pointers_.clear();
@@ -109,20 +109,23 @@ void Params::ArrayBuilder::add_null() {
     ++count_;
 }
 
-auto Params::ArrayBuilder::finish() const -> std::string {
+auto Params::ArrayBuilder::finish() && -> std::string {
     // The binary array format: dimensions, null flag, element type, then per dimension its
     // size and lower bound, then each element as a length and its bytes.
-    std::string out;
+    std::string header;
     const bool empty = count_ == 0;
-    put_be(out, empty ? 0 : 1, 4);
-    put_be(out, has_null_ ? 1 : 0, 4);
-    put_be(out, static_cast<unsigned>(element_), 4);
+    put_be(header, empty ? 0 : 1, 4);
+    put_be(header, has_null_ ? 1 : 0, 4);
+    put_be(header, static_cast<unsigned>(element_), 4);
     if (!empty) {
-        put_be(out, static_cast<std::uint32_t>(count_), 4);
-        put_be(out, 1, 4);
+        put_be(header, static_cast<std::uint32_t>(count_), 4);
+        put_be(header, 1, 4);
     }
-    out += body_;
-    return out;
+    // An empty array has no dimension: its shorter header ends where the room for it does.
+    const std::size_t at = header_size - header.size();
+    body_.replace(at, header.size(), header);
+    if (at > 0) body_.erase(0, at);
+    return std::move(body_);
 }
 
 auto ResultSet::int8(int row, int col) const -> std::int64_t { return static_cast<std::int64_t>(get_be(bytes(row, col))); }
@@ -206,7 +209,8 @@ auto Connection::execute(std::string_view sql, Params& params, std::string_view 
                                     params.lengths(), params.formats(), 0);
     const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        auto error = failure(result, Phase::read, doing);
+        // Without a description, the statement describes itself: formatted only on failure.
+        auto error = failure(result, Phase::read, doing.empty() ? fmt::format("running `{}`", sql) : std::string(doing));
         PQclear(result);
         return fail(std::move(error));
     }

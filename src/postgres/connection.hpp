@@ -57,7 +57,7 @@ public:
     /// A one-dimensional array, elements added with the `add_*` functions of `ArrayBuilder`.
     class ArrayBuilder {
     public:
-        explicit ArrayBuilder(Oid element) : element_(element) {}
+        explicit ArrayBuilder(Oid element) : element_(element), body_(header_size, '\0') {}
         void add_int8(std::int64_t v);
         void add_int4(std::int32_t v);
         void add_int2(std::int16_t v);
@@ -65,15 +65,18 @@ public:
         void add_bytes(std::string_view v); // text or bytea
         void add_uuid(const Uuid& v);
         void add_null();
-        [[nodiscard]] auto finish() const -> std::string;
+        /// The array in binary format; the builder is spent. Elements are written once, after
+        /// room for the header, which is filled in here: no copy of the (payload) bytes.
+        [[nodiscard]] auto finish() && -> std::string;
 
     private:
+        static constexpr std::size_t header_size = 20; // dimensions, null flag, type, size, lower bound
         Oid element_;
         std::string body_;
         std::int32_t count_ = 0;
         bool has_null_ = false;
     };
-    void array(Oid array_type, const ArrayBuilder& builder);
+    void array(Oid array_type, ArrayBuilder&& builder);
 
     [[nodiscard]] auto count() const -> int { return static_cast<int>(values_.size()); }
     [[nodiscard]] auto types() const -> const unsigned* { return types_.data(); }
@@ -141,7 +144,7 @@ public:
     /// `Phase`) and `broken()` tells whether the connection is still usable.
     [[nodiscard]] auto query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet>;
     /// Runs a caller's statement (read models): results in text, and a statement that returns no
-    /// rows is fine too.
+    /// rows is fine too. An empty `doing` names the statement in an error.
     [[nodiscard]] auto execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet>;
     /// Runs SQL without parameters or results (DDL, transaction control).
     [[nodiscard]] auto run(const std::string& sql, std::string_view doing) -> Result<void>;

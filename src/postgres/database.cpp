@@ -1,6 +1,7 @@
 #include <eventcore/postgres/database.hpp>
 
 #include <eventcore/detail/custom_metadata.hpp>
+#include <eventcore/detail/stream_index.hpp>
 
 #include "connection.hpp"
 #include "schema.hpp"
@@ -453,14 +454,14 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     // One statement: one snapshot of every stream.
     auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
     if (!r) return fail(std::move(r).error());
-    std::unordered_map<std::string_view, std::vector<std::size_t>> index;
-    for (std::size_t i = 0; i < ids.size(); ++i) index[ids[i].view()].push_back(i);
+    const eventcore::detail::StreamIndex index(ids);
     StoredEvent event;
     for (int row = 0; row < r->rows(); ++row) {
         if (auto ok = read_event(*r, row, 0, event); !ok) return fail(std::move(ok).error());
-        for (const std::size_t i : index[event.stream]) versions[i] = event.version;
+        if (const auto i = index.find(event.stream); i != eventcore::detail::StreamIndex::npos) versions[i] = event.version;
         if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
     }
+    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i].view())]; // repeated ids
     return versions;
 }
 
@@ -548,10 +549,10 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
             expected.add_int8(static_cast<std::int64_t>(expectations[i].expected.version().value()));
             writes.add_bool(written[i]);
         }
-        p.array(Oid::text_array, streams);
-        p.array(Oid::int2_array, kinds);
-        p.array(Oid::int8_array, expected);
-        p.array(Oid::boolean_array, writes);
+        p.array(Oid::text_array, std::move(streams));
+        p.array(Oid::int2_array, std::move(kinds));
+        p.array(Oid::int8_array, std::move(expected));
+        p.array(Oid::boolean_array, std::move(writes));
     }
     {
         Params::ArrayBuilder stream_index(Oid::int4), types(Oid::text), payloads(Oid::bytea), ids(Oid::uuid),
@@ -571,14 +572,14 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
                 custom.add_bytes(eventcore::detail::encode_custom(m.custom));
             }
         }
-        p.array(Oid::int4_array, stream_index);
-        p.array(Oid::text_array, types);
-        p.array(Oid::bytea_array, payloads);
-        p.array(Oid::uuid_array, ids);
-        p.array(Oid::uuid_array, correlation);
-        p.array(Oid::uuid_array, causation);
-        p.array(Oid::text_array, commands);
-        p.array(Oid::text_array, custom);
+        p.array(Oid::int4_array, std::move(stream_index));
+        p.array(Oid::text_array, std::move(types));
+        p.array(Oid::bytea_array, std::move(payloads));
+        p.array(Oid::uuid_array, std::move(ids));
+        p.array(Oid::uuid_array, std::move(correlation));
+        p.array(Oid::uuid_array, std::move(causation));
+        p.array(Oid::text_array, std::move(commands));
+        p.array(Oid::text_array, std::move(custom));
     }
     p.optional_uuid(command_id);
 
@@ -856,7 +857,7 @@ private:
                 },
                 v);
         }
-        return c_.execute(text, p, fmt::format("running `{}`", text));
+        return c_.execute(text, p, {}); // the error names the statement; no message built per call
     }
 
     Connection& c_;
@@ -1177,18 +1178,18 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
             }
             commit_last.add_int8(static_cast<std::int64_t>(e.commit_last.value()));
         }
-        p.array(Oid::int8_array, positions);
-        p.array(Oid::text_array, streams);
-        p.array(Oid::int8_array, versions);
-        p.array(Oid::text_array, types);
-        p.array(Oid::bytea_array, payloads);
-        p.array(Oid::uuid_array, ids);
-        p.array(Oid::text_array, times);
-        p.array(Oid::uuid_array, correlation);
-        p.array(Oid::uuid_array, causation);
-        p.array(Oid::text_array, commands);
-        p.array(Oid::text_array, custom);
-        p.array(Oid::int8_array, commit_last);
+        p.array(Oid::int8_array, std::move(positions));
+        p.array(Oid::text_array, std::move(streams));
+        p.array(Oid::int8_array, std::move(versions));
+        p.array(Oid::text_array, std::move(types));
+        p.array(Oid::bytea_array, std::move(payloads));
+        p.array(Oid::uuid_array, std::move(ids));
+        p.array(Oid::text_array, std::move(times));
+        p.array(Oid::uuid_array, std::move(correlation));
+        p.array(Oid::uuid_array, std::move(causation));
+        p.array(Oid::text_array, std::move(commands));
+        p.array(Oid::text_array, std::move(custom));
+        p.array(Oid::int8_array, std::move(commit_last));
     }
     auto inserted = (*c)->query(
         sql("WITH x AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[], $6::uuid[], "

@@ -17,8 +17,8 @@ auto sql_text(Sql sql) -> std::string {
     case Sql::commit: return "COMMIT";
     case Sql::rollback: return "ROLLBACK";
     case Sql::read_streams:
-        return fmt::format("SELECT {} FROM events WHERE stream_id IN (SELECT value FROM json_each(?1)) "
-                           "ORDER BY position",
+        return fmt::format("SELECT {} FROM events WHERE position IN (SELECT position FROM events WHERE stream_id IN "
+                           "(SELECT value FROM json_each(?1))) ORDER BY position",
                            event_columns);
     case Sql::read_one_stream:
         return fmt::format("SELECT {} FROM events WHERE stream_id = ?1 ORDER BY version", event_columns);
@@ -86,6 +86,25 @@ auto code_name(int code) -> std::string {
 }
 
 } // namespace
+
+auto read_streams_text(std::size_t count) -> const std::string* {
+    // Built once: a list of parameters is planned as k index lookups, where a JSON array
+    // (read_streams) first costs SQLite a parse of the array and a virtual table per read. The
+    // positions come from the (covering) stream index, and the rows are then fetched by position
+    // in order: no temporary B-tree to sort whole rows, payloads included, by position.
+    static const auto texts = [] {
+        std::array<std::string, max_listed_streams + 1> all;
+        for (std::size_t k = 1; k <= max_listed_streams; ++k) {
+            std::string params;
+            for (std::size_t i = 1; i <= k; ++i) params += fmt::format("{}?{}", i > 1 ? "," : "", i);
+            all[k] = fmt::format("SELECT {} FROM events WHERE position IN (SELECT position FROM events WHERE "
+                                 "stream_id IN ({})) ORDER BY position",
+                                 event_columns, params);
+        }
+        return all;
+    }();
+    return count >= 1 && count <= max_listed_streams ? &texts[count] : nullptr;
+}
 
 auto error_from(sqlite3* db, int code, std::string_view doing) -> Error {
     ErrorKind kind = ErrorKind::storage;

@@ -49,6 +49,12 @@ enum class Sql : unsigned char {
 };
 
 /// A prepared statement, reset when the user is done with it (see `Connection::use`).
+/// Reads of up to this many streams bind each id (`read_streams_text`); more go through a JSON array.
+inline constexpr std::size_t max_listed_streams = 64;
+/// The events of streams ?1, ..., ?count in position order, or null
+/// past `max_listed_streams`.
+[[nodiscard]] auto read_streams_text(std::size_t count) -> const std::string*;
+
 class Statement {
 public:
     explicit Statement(sqlite3_stmt* stmt) noexcept : stmt_(stmt) {}

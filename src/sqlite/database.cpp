@@ -1,6 +1,7 @@
 #include <eventcore/sqlite/database.hpp>
 
 #include <eventcore/detail/custom_metadata.hpp>
+#include <eventcore/detail/stream_index.hpp>
 
 #include "connection.hpp"
 
@@ -455,11 +456,15 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
 
     // One statement reads every stream: SQLite runs it in one read transaction, a snapshot.
     const bool single = ids.size() == 1;
-    auto stmt = (*c)->use(single ? Sql::read_one_stream : Sql::read_streams);
+    const std::string* listed = single ? nullptr : detail::read_streams_text(ids.size());
+    auto stmt = listed != nullptr ? (*c)->use(std::string_view(*listed))
+                                  : (*c)->use(single ? Sql::read_one_stream : Sql::read_streams);
     if (!stmt) return fail(std::move(stmt).error());
     std::string id_list;
     if (single) {
         stmt->bind(1, ids[0].view());
+    } else if (listed != nullptr) {
+        for (std::size_t i = 0; i < ids.size(); ++i) stmt->bind(static_cast<int>(i) + 1, ids[i].view());
     } else {
         // A plain vector rather than a transform view: Clang 14's concepts reject libstdc++ 12's views.
         std::vector<std::string_view> names;
@@ -469,22 +474,17 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
         stmt->bind(1, std::string_view(id_list));
     }
 
-    std::unordered_map<std::string_view, std::vector<std::size_t>> index;
-    if (!single) {
-        for (std::size_t i = 0; i < ids.size(); ++i) index[ids[i].view()].push_back(i);
-    }
+    const eventcore::detail::StreamIndex index(ids);
     StoredEvent event;
     int rc = 0;
     while ((rc = stmt->step()) == SQLITE_ROW) {
         if (auto r = read_row(*stmt, event); !r) return fail(std::move(r).error());
-        if (single) {
-            versions[0] = event.version;
-        } else {
-            for (const std::size_t i : index[event.stream]) versions[i] = event.version;
-        }
+        if (const auto i = single ? 0 : index.find(event.stream); i != eventcore::detail::StreamIndex::npos)
+            versions[i] = event.version;
         if (auto r = visit(event); !r) return fail(std::move(r).error());
     }
     if (rc != SQLITE_DONE) return step_error(**c, rc, "reading streams");
+    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i].view())]; // repeated ids
     return versions;
 }
 

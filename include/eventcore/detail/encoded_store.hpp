@@ -1,6 +1,7 @@
 #pragma once
 
 #include <eventcore/codec.hpp>
+#include <eventcore/detail/stream_index.hpp>
 #include <eventcore/event_store.hpp>
 #include <eventcore/projection_lock.hpp>
 #include <eventcore/sql_session.hpp>
@@ -32,7 +33,10 @@ public:
 
     template <EventVisitor<E> F>
     auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
-        Decoder decoder{codec_};
+        // The ids asked for are valid already: events of those streams take them from here
+        // rather than parsing the stored id again for every event.
+        const StreamIndex known(ids);
+        Decoder decoder{codec_, ids, &known};
         return core_->read_streams(ids, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
     }
 
@@ -101,16 +105,24 @@ private:
     /// Turns stored events into `RecordedEvent<E>`s, reusing one event's buffers for a whole read.
     struct Decoder {
         const C& codec;
+        std::span<const StreamId> known_ids{}; // valid ids the events may carry (the streams read)
+        const StreamIndex* known = nullptr;    // over `known_ids`
         StreamId stream{}; // the stream of the last event seen, validated once
         std::optional<RecordedEvent<E>> event{};
 
         template <class F>
         auto visit(const StoredEvent& stored, F& visitor) -> Result<void> {
             if (stream.view() != stored.stream) {
-                auto id = StreamId::parse(stored.stream);
-                if (!id)
-                    return fail(ErrorKind::storage, "the store holds an invalid stream id: {}", id.error().message());
-                stream = std::move(*id);
+                const auto at = known != nullptr ? known->find(stored.stream) : StreamIndex::npos;
+                if (at != StreamIndex::npos) {
+                    stream = known_ids[at]; // reuses the buffer: no allocation once it is large enough
+                } else {
+                    auto id = StreamId::parse(stored.stream);
+                    if (!id)
+                        return fail(ErrorKind::storage, "the store holds an invalid stream id: {}",
+                                    id.error().message());
+                    stream = std::move(*id);
+                }
             }
             auto payload = codec.decode(stored.type, stored.payload);
             if (!payload) {

@@ -1,0 +1,78 @@
+#pragma once
+// Where a stream sits in a list of streams: a command's streams are looked up once per write,
+// per expectation and per added stream, and comparing ids pairwise costs a command of n streams
+// n * n string comparisons (ids of one command often share a long prefix, so each compares many
+// bytes). Short lists are scanned; longer ones get a hash index.
+
+#include <eventcore/stream_id.hpp>
+
+#include <algorithm>
+#include <compare>
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace eventcore::detail {
+
+/// Over `StreamId`s, or over records with a `stream` member (`StreamExpectation`).
+template <class T>
+class BasicStreamIndex {
+public:
+    /// Up to this many streams a scan beats building and probing a hash table.
+    static constexpr std::size_t scan_limit = 8;
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    BasicStreamIndex() = default;
+    /// Indexes `streams`, which must outlive the index and not change while it is used.
+    explicit BasicStreamIndex(std::span<const T> streams) : streams_(streams) {
+        if (streams.size() <= scan_limit) return;
+        // Hashes and positions in one sorted array: one allocation, and a lookup compares
+        // integers until it meets the right hash.
+        by_hash_.reserve(streams.size());
+        for (std::size_t i = 0; i < streams.size(); ++i) by_hash_.push_back({hash(id_of(streams[i])), i});
+        std::ranges::sort(by_hash_);
+    }
+
+    /// The position of the first occurrence of `stream`, or `npos`.
+    [[nodiscard]] auto find(std::string_view stream) const noexcept -> std::size_t {
+        if (streams_.size() <= scan_limit) {
+            for (std::size_t i = 0; i < streams_.size(); ++i) {
+                if (id_of(streams_[i]) == stream) return i;
+            }
+            return npos;
+        }
+        const auto h = hash(stream);
+        // Entries of one hash are sorted by position: the first that matches is the first occurrence.
+        for (auto it = std::ranges::lower_bound(by_hash_, Entry{h, 0}); it != by_hash_.end() && it->hash == h; ++it) {
+            if (id_of(streams_[it->position]) == stream) return it->position;
+        }
+        return npos;
+    }
+    [[nodiscard]] auto contains(std::string_view stream) const noexcept -> bool { return find(stream) != npos; }
+
+private:
+    static auto id_of(const T& t) noexcept -> std::string_view {
+        if constexpr (std::is_same_v<T, StreamId>) {
+            return t.view();
+        } else {
+            return t.stream.view();
+        }
+    }
+
+    static auto hash(std::string_view s) noexcept -> std::size_t { return std::hash<std::string_view>{}(s); }
+
+    struct Entry {
+        std::size_t hash;
+        std::size_t position;
+        friend auto operator<=>(const Entry&, const Entry&) = default;
+    };
+    std::span<const T> streams_;
+    std::vector<Entry> by_hash_;
+};
+
+using StreamIndex = BasicStreamIndex<StreamId>;
+
+} // namespace eventcore::detail
