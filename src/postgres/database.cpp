@@ -450,7 +450,10 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params p;
-    p.array(Oid::text_array, text_array(ids | std::views::transform(&StreamId::view)));
+    // A loop rather than views::transform, which Clang 14 cannot use with libstdc++ 12.
+    Params::ArrayBuilder names(Oid::text);
+    for (const auto& id : ids) names.add_bytes(id.view());
+    p.array(Oid::text_array, std::move(names));
     // One statement: one snapshot of every stream.
     auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
     if (!r) return fail(std::move(r).error());
