@@ -161,6 +161,25 @@ auto step_error(Connection& c, int rc, std::string_view doing) -> tl::unexpected
     return fail(c.error(rc, doing));
 }
 
+/// The last position in the log, in the connection's current transaction (if any).
+auto read_head(Connection& c) -> Result<GlobalPosition> {
+    auto stmt = c.use(Sql::head);
+    if (!stmt) return fail(std::move(stmt).error());
+    const int rc = stmt->step();
+    if (rc != SQLITE_ROW) return step_error(c, rc, "reading the head position");
+    return GlobalPosition{stmt->uint64(0)};
+}
+
+/// A stream's version (0 for a stream with no events).
+auto read_stream_version(Connection& c, const StreamId& id) -> Result<StreamVersion> {
+    auto stmt = c.use(Sql::stream_version);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, id.view());
+    const int rc = stmt->step();
+    if (rc != SQLITE_ROW) return step_error(c, rc, "reading a stream version");
+    return StreamVersion{stmt->uint64(0)};
+}
+
 } // namespace
 
 struct Database::Impl {
@@ -494,15 +513,9 @@ auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVi
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
     if (!tx) return fail(std::move(tx).error());
 
-    StreamVersion version;
-    {
-        auto stmt = (*c)->use(Sql::stream_version);
-        if (!stmt) return fail(std::move(stmt).error());
-        stmt->bind(1, id.view());
-        const int rc = stmt->step();
-        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
-        version = StreamVersion{stmt->uint64(0)};
-    }
+    auto stored = read_stream_version(**c, id);
+    if (!stored) return fail(std::move(stored).error());
+    const StreamVersion version = *stored;
     if (from <= version) {
         auto stmt = (*c)->use(Sql::read_stream_from);
         if (!stmt) return fail(std::move(stmt).error());
@@ -529,11 +542,9 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
 
     LogPage page{.count = 0, .last = query.after, .head = {}};
     {
-        auto stmt = (*c)->use(Sql::head);
-        if (!stmt) return fail(std::move(stmt).error());
-        const int rc = stmt->step();
-        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
-        page.head = GlobalPosition{stmt->uint64(0)};
+        auto head = read_head(**c);
+        if (!head) return fail(std::move(head).error());
+        page.head = *head;
     }
     if (query.limit == 0 || query.after >= page.head) {
         page.last = std::max(query.after, query.limit == 0 ? query.after : page.head);
@@ -682,14 +693,9 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     receipt.command_id = command_id;
     receipt.committed_at = now();
     receipt.events.reserve(events.size());
-    GlobalPosition head;
-    {
-        auto stmt = (*c)->use(Sql::head);
-        if (!stmt) return fail(std::move(stmt).error());
-        const int rc = stmt->step();
-        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
-        head = GlobalPosition{stmt->uint64(0)};
-    }
+    auto stored_head = read_head(**c);
+    if (!stored_head) return fail(std::move(stored_head).error());
+    GlobalPosition head = *stored_head;
     const GlobalPosition first = head.next();
     const GlobalPosition last{head.value() + events.size()};
     {
@@ -770,11 +776,7 @@ auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<Commi
 auto Database::head() -> Result<GlobalPosition> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
-    auto stmt = (*c)->use(Sql::head);
-    if (!stmt) return fail(std::move(stmt).error());
-    const int rc = stmt->step();
-    if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
-    return GlobalPosition{stmt->uint64(0)};
+    return read_head(**c);
 }
 
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
@@ -1176,22 +1178,11 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
-    GlobalPosition head;
-    {
-        auto stmt = (*c)->use(Sql::head);
-        if (!stmt) return fail(std::move(stmt).error());
-        const int rc = stmt->step();
-        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading the head position");
-        head = GlobalPosition{stmt->uint64(0)};
-    }
-    auto checked = eventcore::detail::check_import(events, head, [&](const StreamId& id) -> Result<StreamVersion> {
-        auto stmt = (*c)->use(Sql::stream_version);
-        if (!stmt) return fail(std::move(stmt).error());
-        stmt->bind(1, id.view());
-        const int rc = stmt->step();
-        if (rc != SQLITE_ROW) return step_error(**c, rc, "reading a stream version");
-        return StreamVersion{stmt->uint64(0)};
-    });
+    auto stored_head = read_head(**c);
+    if (!stored_head) return fail(std::move(stored_head).error());
+    GlobalPosition head = *stored_head;
+    auto checked = eventcore::detail::check_import(
+        events, head, [&](const StreamId& id) -> Result<StreamVersion> { return read_stream_version(**c, id); });
     if (!checked) return checked;
     auto stmt = (*c)->use(Sql::insert_event);
     if (!stmt) return fail(std::move(stmt).error());
