@@ -17,11 +17,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <string_view>
 #include <type_traits>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -274,39 +274,33 @@ private:
         auto declared_streams() const -> Result<std::vector<StreamId>> {
             std::size_t total = 0;
             for (const auto& f : C::streams) total += f.one != nullptr ? 1 : (command_.*f.many).size();
-            // Reserved in full, so the ids never move and `seen` may keep views of them.
-            std::vector<StreamId> streams;
-            streams.reserve(total);
-            // Past a few streams, duplicates are found by hash rather than by comparing every pair.
-            std::unordered_set<std::string_view> seen;
-            const bool hashed = total > detail::StreamIndex::scan_limit;
-            if (hashed) seen.reserve(total);
+            std::vector<StreamId> all;
+            all.reserve(total);
             std::size_t field = 0;
-            const auto add = [&](const StreamId& id) -> Result<void> {
-                if (id.empty())
-                    return fail(ErrorKind::validation,
-                                "command {}: declared stream field #{} (in the order of `streams`) holds an empty "
-                                "stream id",
-                                name, field);
-                if (hashed) {
-                    if (seen.insert(id.view()).second) streams.push_back(id);
-                } else if (std::ranges::find(streams, id) == streams.end()) {
-                    streams.push_back(id);
-                }
-                return {};
-            };
             for (const auto& f : C::streams) {
-                if (f.one != nullptr) {
-                    if (auto r = add(command_.*f.one); !r) return fail(std::move(r).error());
-                } else {
-                    for (const auto& id : command_.*f.many) {
-                        if (auto r = add(id); !r) return fail(std::move(r).error());
-                    }
+                const auto ids = f.one != nullptr ? std::span<const StreamId>(&(command_.*f.one), 1)
+                                                  : std::span<const StreamId>(command_.*f.many);
+                for (const auto& id : ids) {
+                    if (id.empty())
+                        return fail(ErrorKind::validation,
+                                    "command {}: declared stream field #{} (in the order of `streams`) holds an "
+                                    "empty stream id",
+                                    name, field);
+                    all.push_back(id);
                 }
                 ++field;
             }
-            if (streams.empty())
+            if (all.empty())
                 return fail(ErrorKind::validation, "command {} declares no stream: its stream lists are all empty", name);
+            // Keep each id's first occurrence, in declaration order.
+            const detail::StreamIndex index(all);
+            std::vector<bool> first(all.size());
+            for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i].view()) == i;
+            std::vector<StreamId> streams;
+            streams.reserve(all.size());
+            for (std::size_t i = 0; i < all.size(); ++i) {
+                if (first[i]) streams.push_back(std::move(all[i]));
+            }
             return streams;
         }
 
