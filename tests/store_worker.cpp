@@ -59,7 +59,12 @@ auto project(Store& store, const bank::SqlBalanceProjector& projector) -> int {
         std::fprintf(stderr, "worker: %s\n", created.error().message().c_str());
         return 3;
     }
-    eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances", .stream_prefix = "account-", .batch_size = 5}};
+    eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances",
+                                                     .stream_prefix = "account-",
+                                                     .batch_size = 5,
+                                                     // the runner killed before it may hold the
+                                                     // lock until its session is seen to be gone
+                                                     .wait_for_lock = std::chrono::seconds{30}}};
     auto ended = runner.run(std::stop_token{}); // a token nobody can stop: until killed
     std::fprintf(stderr, "worker: projection ended: %s\n", ended ? "?" : fmt::format("{}", ended.error()).c_str());
     return 6;

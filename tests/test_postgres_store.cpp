@@ -576,6 +576,45 @@ TEST_CASE("an exactly-once projection killed at random moments applies no event 
         {EVENTCORE_STORE_WORKER, "project-postgres", server().conninfo, schema});
 }
 
+TEST_CASE("a runner taking over waits for the last batch of the runner before it to commit",
+          "[postgres][projection]") {
+    // A runner killed while its last batch was committing loses its lock as soon as the server
+    // sees its lock session gone, which can be before that batch's COMMIT is done. The batch
+    // here stands for it: it has applied two events and moved the checkpoint, and commits late.
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    const bank::SqlBalanceProjector projector{'$', fmt::format("\"{}\".", schema)};
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    }));
+    testing_support::open_bank(store, 4, 100);
+    const auto events = eventcore::load_log(store).value();
+    REQUIRE(events.size() == 4);
+
+    std::promise<void> checkpoint_moved;
+    std::thread last_batch([&] {
+        auto committed = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            for (std::size_t i = 0; i < 2; ++i)
+                if (auto r = projector.apply(events[i], sql); !r) return r;
+            if (auto r = sql.advance_checkpoint("sql-balances", GlobalPosition{}, events[1].position); !r) return r;
+            checkpoint_moved.set_value();
+            std::this_thread::sleep_for(std::chrono::milliseconds{300});
+            return {};
+        });
+        CHECK(committed);
+    });
+    checkpoint_moved.get_future().wait();
+    eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances", .stream_prefix = "account-"}};
+    auto caught_up = runner.catch_up(); // starts from the checkpoint the late batch committed
+    last_batch.join();
+    REQUIRE(caught_up);
+    CHECK(caught_up->applied == 2);
+    CHECK(projector.applied(store) == 4);
+    CHECK(projector.balances(store) == bank::folded_balances(store));
+}
+
 TEST_CASE("projection runners in two processes take turns on one database", "[postgres][projection][multi-process]") {
     Schemas schemas;
     const auto schema = schemas.fresh();

@@ -774,6 +774,12 @@ private:
     int row_;
 };
 
+/// The key of the transaction-level lock every batch that moves a projection's checkpoint holds
+/// until it commits.
+auto batch_lock_key(std::string_view schema, std::string_view name) -> std::string {
+    return fmt::format("eventcore.projection-batch.{}.{}", schema, name);
+}
+
 /// A caller's statements inside one transaction.
 class Session final : public SqlSession {
 public:
@@ -808,6 +814,14 @@ public:
 
     auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        // Held to the end of this transaction, so a runner taking over after a crash can wait
+        // for a batch that was already committing (see `Database::lock_projection`).
+        Params key;
+        key.text(batch_lock_key(schema_, name));
+        if (auto locked = c_.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key,
+                                     "locking a projection's checkpoint");
+            !locked)
+            return fail(std::move(locked).error());
         Params p;
         p.text(name);
         p.int8(static_cast<std::int64_t>(from.value()));
@@ -925,6 +939,15 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
             return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
         std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
+    // The lock of a runner that died goes with its session, which may end before the session
+    // that was committing its last batch does. Wait for such a batch (it holds the batch lock
+    // until its COMMIT is done), so the checkpoint this runner reads next is the final one.
+    Params batch;
+    batch.text(batch_lock_key(impl_->schema, name));
+    if (auto r = holder->query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS waited",
+                               batch, Phase::read, "waiting for a projection's last batch");
+        !r)
+        return fail(std::move(r).error());
     // Ending the session releases the lock: the holder connection goes with the lock.
     return ProjectionLock([holder] {});
 }

@@ -4,7 +4,7 @@
 #include <eventcore/eventcore.hpp>
 #include <eventcore/json_codec.hpp>
 
-#include <catch2/catch.hpp>
+#include "catch_result.hpp"
 
 #include <cstdint>
 #include <string_view>

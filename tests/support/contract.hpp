@@ -3,7 +3,7 @@
 
 #include <eventcore/testing/store_contract.hpp>
 
-#include <catch2/catch.hpp>
+#include "catch_result.hpp"
 
 namespace testing_support {
 
