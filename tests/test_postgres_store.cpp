@@ -240,6 +240,26 @@ TEST_CASE("several processes run transfers on one database: invariants hold", "[
     CHECK(eventcore::load_log(store)->size() == accounts + 2 * committed.size());
 }
 
+TEST_CASE("statements prepared on a connection are prepared again after DEALLOCATE ALL", "[postgres]") {
+    // The reads and the commit are prepared once per connection. A read-model statement that
+    // drops them (DEALLOCATE ALL, DISCARD ALL) must not break the connection for the store.
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh(), {.pool_size = 1});
+    open_accounts(store, 2, 100);
+    eventcore::CommandExecutor executor{store};
+    REQUIRE(executor.execute(bank::TransferMoney{bank::id("account-0"), bank::id("account-1"), 10}));
+    REQUIRE(store.transaction([](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        auto dropped = sql.execute("DEALLOCATE ALL");
+        if (!dropped) return eventcore::fail(std::move(dropped).error());
+        return {};
+    }));
+    REQUIRE(executor.execute(bank::TransferMoney{bank::id("account-1"), bank::id("account-0"), 30}));
+    REQUIRE(store.find_commit(eventcore::Uuid::v7()));
+    REQUIRE(store.head());
+    check_bank(store, 2, 100);
+    CHECK(eventcore::load_log(store)->size() == 2 + 2 + 2);
+}
+
 TEST_CASE("a live reader sees every event once, in order, while commits finish out of start order",
           "[postgres][ordering]") {
     constexpr int accounts = 6;

@@ -4,9 +4,12 @@
 
 #include <poll.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 
 namespace eventcore::postgres::detail {
 
@@ -195,6 +198,48 @@ auto Connection::query(const char* sql, Params& params, Phase phase, std::string
         return fail(std::move(error));
     }
     return ResultSet(result);
+}
+
+namespace {
+
+constexpr std::array<const char*, prepared_count> prepared_names{
+    "eventcore_read_streams", "eventcore_read_stream", "eventcore_append", "eventcore_receipt", "eventcore_head"};
+
+} // namespace
+
+auto Connection::query(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing)
+    -> Result<ResultSet> {
+    params.seal();
+    auto& types = prepared_[static_cast<std::size_t>(which)];
+    const char* name = prepared_names[static_cast<std::size_t>(which)];
+    const std::span<const unsigned> given(params.types(), static_cast<std::size_t>(params.count()));
+    if (types && !std::ranges::equal(*types, given)) return query(sql.c_str(), params, phase, doing);
+    for (int attempt = 0;; ++attempt) {
+        if (!types) {
+            PGresult* made = PQprepare(conn_, name, sql.c_str(), params.count(), params.types());
+            if (made == nullptr || PQresultStatus(made) != PGRES_COMMAND_OK) {
+                // Nothing was run yet: a lost connection here is never "in doubt".
+                auto error = failure(made, Phase::read, doing);
+                PQclear(made);
+                return fail(std::move(error));
+            }
+            PQclear(made);
+            types.emplace(given.begin(), given.end());
+        }
+        PGresult* result =
+            PQexecPrepared(conn_, name, params.count(), params.values(), params.lengths(), params.formats(), 1);
+        if (result != nullptr && PQresultStatus(result) == PGRES_TUPLES_OK) return ResultSet(result);
+        const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+        if (attempt == 0 && state != nullptr && std::string_view{state} == "26000" && !transaction_failed()) {
+            // Someone ran DEALLOCATE (or DISCARD ALL) on this connection: prepare them again.
+            PQclear(result);
+            prepared_.fill(std::nullopt);
+            continue;
+        }
+        auto error = failure(result, phase, doing);
+        PQclear(result);
+        return fail(std::move(error));
+    }
 }
 
 auto ResultSet::changed() const -> std::int64_t {

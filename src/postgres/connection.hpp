@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -129,6 +130,11 @@ private:
 /// commit was sent, and "in doubt" once it was.
 enum class Phase : unsigned char { read, commit };
 
+/// The statements the store runs for every command, prepared once per connection: the server
+/// parses and plans each once, not on every call.
+enum class Prepared : unsigned char { read_streams, read_stream, append, receipt, head };
+inline constexpr std::size_t prepared_count = 5;
+
 /// One connection, used by one thread at a time.
 class Connection {
 public:
@@ -143,6 +149,11 @@ public:
     /// Runs `sql` with `params`, results in binary. On failure, the error is classified (see
     /// `Phase`) and `broken()` tells whether the connection is still usable.
     [[nodiscard]] auto query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet>;
+    /// As `query`, through a statement this connection prepares at its first use. `sql` and the
+    /// parameter types must be the same at every call for one `which`; parameters of other
+    /// types are sent unprepared.
+    [[nodiscard]] auto query(Prepared which, const std::string& sql, Params& params, Phase phase,
+                             std::string_view doing) -> Result<ResultSet>;
     /// Runs a caller's statement (read models): results in text, and a statement that returns no
     /// rows is fine too. An empty `doing` names the statement in an error.
     [[nodiscard]] auto execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet>;
@@ -171,6 +182,8 @@ private:
 
     PGconn* conn_;
     std::string target_;
+    /// The parameter types each statement was prepared with; empty: not prepared yet.
+    std::array<std::optional<std::vector<unsigned>>, prepared_count> prepared_{};
 };
 
 } // namespace eventcore::postgres::detail

@@ -26,6 +26,7 @@ using detail::Connection;
 using detail::Oid;
 using detail::Params;
 using detail::Phase;
+using detail::Prepared;
 using detail::ResultSet;
 
 auto validate_schema_name(std::string_view name) -> Result<void> {
@@ -455,7 +456,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     for (const auto& id : ids) names.add_bytes(id.view());
     p.array(Oid::text_array, std::move(names));
     // One statement: one snapshot of every stream.
-    auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
+    auto r = (*c)->query(Prepared::read_streams, impl_->read_streams_sql, p, Phase::read, "reading streams");
     if (!r) return fail(std::move(r).error());
     const eventcore::detail::StreamIndex index(ids);
     StoredEvent event;
@@ -474,7 +475,7 @@ auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVi
     Params p;
     p.text(id.view());
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(from.value(), std::numeric_limits<std::int64_t>::max())));
-    auto r = (*c)->query(impl_->read_stream_sql.c_str(), p, Phase::read, "reading a stream");
+    auto r = (*c)->query(Prepared::read_stream, impl_->read_stream_sql, p, Phase::read, "reading a stream");
     if (!r) return fail(std::move(r).error());
     const StreamVersion version{static_cast<std::uint64_t>(r->int8(0, 0))};
     StoredEvent event;
@@ -589,7 +590,7 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     // One statement in autocommit: the function and the commit, in one round trip.
-    auto r = (*c)->query(impl_->append_sql.c_str(), p, Phase::commit, "committing");
+    auto r = (*c)->query(Prepared::append, impl_->append_sql, p, Phase::commit, "committing");
     if (!r) return fail(std::move(r).error());
 
     std::vector<VersionConflict> conflicts;
@@ -615,7 +616,7 @@ auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<Commi
     if (!c) return fail(std::move(c).error());
     Params p;
     p.uuid(command_id);
-    auto r = (*c)->query(impl_->receipt_sql.c_str(), p, Phase::read, "looking up a command id");
+    auto r = (*c)->query(Prepared::receipt, impl_->receipt_sql, p, Phase::read, "looking up a command id");
     if (!r) return fail(std::move(r).error());
     if (r->rows() == 0) return std::optional<CommitReceipt>{};
     auto receipt = receipt_from(*r, command_id);
@@ -628,7 +629,7 @@ auto Database::head() -> Result<GlobalPosition> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params none;
-    auto r = (*c)->query(impl_->head_sql.c_str(), none, Phase::read, "reading the head position");
+    auto r = (*c)->query(Prepared::head, impl_->head_sql, none, Phase::read, "reading the head position");
     if (!r) return fail(std::move(r).error());
     return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
 }
