@@ -83,3 +83,31 @@ TEST_CASE("stream ids hash, order and format", "[stream_id]") {
     CHECK(fmt::format("{:>3}", a) == "  a");
     CHECK(StreamId{}.empty());
 }
+
+TEST_CASE("a stream id's hash is its text's, however the id was made, copied or moved", "[stream_id]") {
+    const std::string text = "account-0123456789-abcdef";
+    const auto expected = StreamId::hash_of(text);
+    CHECK(expected == eventcore::StreamIdHash{}(std::string_view{text}));
+    CHECK(StreamId::parse(text)->hash() == expected);
+    CHECK(StreamId{text}.hash() == expected);
+    CHECK(StreamId::from_static("account-0123456789-abcdef").hash() == expected);
+    auto original = StreamId::parse(text).value();
+    const StreamId copy = original;
+    CHECK(copy.hash() == expected);
+    StreamId moved = std::move(original);
+    CHECK(moved.hash() == expected);
+    // A moved-from id is the empty id, hash and all, so it cannot be found under its old text.
+    CHECK(original.empty()); // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    CHECK(original == StreamId{});
+    CHECK(original.hash() == StreamId{}.hash());
+    StreamId assigned;
+    assigned = std::move(moved);
+    CHECK(assigned.hash() == expected);
+    CHECK(moved == StreamId{}); // NOLINT(bugprone-use-after-move)
+    // Equal text, equal ids; different text, different ids, even where the hashes could meet.
+    CHECK(assigned == copy);
+    CHECK_FALSE(assigned == StreamId::from_static("account-0123456789-abcdeg"));
+    std::unordered_set<StreamId, eventcore::StreamIdHash, eventcore::StreamIdEqual> set{copy};
+    CHECK(set.contains(std::string_view{text}));
+    CHECK(set.contains(assigned));
+}

@@ -68,10 +68,10 @@ public:
     }
 
     /// Whether the command has read `stream` in this round.
-    [[nodiscard]] auto has_read(const StreamId& stream) const noexcept -> bool { return read_index_.contains(stream.view()); }
+    [[nodiscard]] auto has_read(const StreamId& stream) const noexcept -> bool { return read_index_.contains(stream); }
     /// Where `stream` is among the streams read in this round (`detail::StreamIndex::npos` if not).
     [[nodiscard]] auto read_position(const StreamId& stream) const noexcept -> std::size_t {
-        return read_index_.find(stream.view());
+        return read_index_.find(stream);
     }
     /// Whether `stream` was added in this round.
     [[nodiscard]] auto is_added(const StreamId& stream) const noexcept -> bool {

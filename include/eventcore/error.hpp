@@ -216,6 +216,7 @@ inline auto StreamId::parse(std::string_view text) -> Result<StreamId> {
 inline StreamId::StreamId(std::string_view text) {
     if (const auto violation = check_stream_id(text)) throw Exception(detail::invalid_stream_id(text, violation));
     value_ = text;
+    hash_ = hash_of(text);
 }
 
 } // namespace eventcore

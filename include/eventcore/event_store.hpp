@@ -238,14 +238,14 @@ template <class E>
     const BasicStreamIndex<StreamExpectation> index{std::span<const StreamExpectation>(ex)};
     for (std::size_t i = 0; i < ex.size(); ++i) {
         if (ex[i].stream.empty()) return fail(ErrorKind::validation, "commit expectation #{} has an empty stream id", i);
-        if (index.find(ex[i].stream.view()) != i)
+        if (index.find(ex[i].stream) != i)
             return fail(ErrorKind::validation, "commit lists stream '{}' twice in its expectations", ex[i].stream);
     }
     std::vector<std::size_t> owner(request.events.size());
     for (std::size_t e = 0; e < request.events.size(); ++e) {
         const auto& stream = request.events[e].stream;
         // Events of one stream usually come together: try the previous event's stream first.
-        std::size_t i = e > 0 && ex[owner[e - 1]].stream == stream ? owner[e - 1] : index.find(stream.view());
+        std::size_t i = e > 0 && ex[owner[e - 1]].stream == stream ? owner[e - 1] : index.find(stream);
         if (i == BasicStreamIndex<StreamExpectation>::npos) {
             if (stream.empty()) return fail(ErrorKind::validation, "commit event #{} has an empty stream id", e);
             return fail(ErrorKind::validation,

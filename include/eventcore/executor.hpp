@@ -295,7 +295,7 @@ private:
             // Keep each id's first occurrence, in declaration order.
             const detail::StreamIndex index(all);
             std::vector<bool> first(all.size());
-            for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i].view()) == i;
+            for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i]) == i;
             std::vector<StreamId> streams;
             streams.reserve(all.size());
             for (std::size_t i = 0; i < all.size(); ++i) {

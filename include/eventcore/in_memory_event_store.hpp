@@ -57,7 +57,7 @@ public:
         {
             std::shared_lock lock(mutex_);
             for (std::size_t i = 0; i < ids.size(); ++i) {
-                const auto it = streams_.find(ids[i].view());
+                const auto it = streams_.find(ids[i]);
                 if (it == streams_.end()) continue;
                 const Stream& s = it->second;
                 versions[i] = StreamVersion{s.events.size()};
@@ -76,7 +76,7 @@ public:
         StreamVersion version;
         {
             std::shared_lock lock(mutex_);
-            const auto it = streams_.find(id.view());
+            const auto it = streams_.find(id);
             if (it == streams_.end()) return StreamVersion{};
             const auto& events = it->second.events;
             version = StreamVersion{events.size()};
@@ -129,7 +129,7 @@ public:
         std::vector<Stream*> targets(expectations.size());
         std::vector<VersionConflict> conflicts;
         for (std::size_t i = 0; i < expectations.size(); ++i) {
-            const auto it = streams_.find(expectations[i].stream.view());
+            const auto it = streams_.find(expectations[i].stream);
             if (it != streams_.end()) targets[i] = &it->second;
             const StreamVersion actual{targets[i] ? targets[i]->events.size() : 0};
             if (!expectations[i].expected.matches(actual))

@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace eventcore {
 
@@ -124,6 +125,20 @@ public:
 
     /// An empty id: a placeholder only, rejected wherever a stream is needed.
     StreamId() = default;
+    StreamId(const StreamId&) = default;
+    auto operator=(const StreamId&) -> StreamId& = default;
+    /// A moved-from id is empty.
+    StreamId(StreamId&& other) noexcept
+        : value_(std::move(other.value_)), hash_(std::exchange(other.hash_, 0)) {
+        other.value_.clear();
+    }
+    auto operator=(StreamId&& other) noexcept -> StreamId& {
+        value_ = std::move(other.value_);
+        hash_ = std::exchange(other.hash_, 0);
+        other.value_.clear();
+        return *this;
+    }
+    ~StreamId() = default;
 
     /// Validates `text`; throws `eventcore::Exception` (kind `validation`) naming the broken rule.
     /// Prefer `parse` outside command handlers, where the executor turns the exception into an error.
@@ -145,23 +160,37 @@ public:
         return value_.starts_with(prefix);
     }
 
-    friend auto operator==(const StreamId&, const StreamId&) -> bool = default;
-    friend auto operator<=>(const StreamId&, const StreamId&) = default;
+    /// The hash of the id's text, computed once when the id is made: a command's streams are
+    /// looked up many times on their way to a commit, and ids often share long prefixes.
+    /// Equal to `hash_of(view())`.
+    [[nodiscard]] auto hash() const noexcept -> std::size_t { return hash_; }
+    /// The hash of an id's text (0 for the empty text).
+    [[nodiscard]] static auto hash_of(std::string_view text) noexcept -> std::size_t {
+        return text.empty() ? 0 : std::hash<std::string_view>{}(text);
+    }
+
+    friend auto operator==(const StreamId& a, const StreamId& b) noexcept -> bool {
+        return a.hash_ == b.hash_ && a.value_ == b.value_;
+    }
+    friend auto operator<=>(const StreamId& a, const StreamId& b) noexcept -> std::strong_ordering {
+        return a.value_ <=> b.value_;
+    }
     friend auto operator==(const StreamId& a, std::string_view b) noexcept -> bool { return a.value_ == b; }
 
 private:
     struct Trusted {};
     static constexpr Trusted trusted{};
-    StreamId(Trusted, std::string_view text) : value_(text) {}
+    StreamId(Trusted, std::string_view text) : value_(text), hash_(hash_of(text)) {}
 
     std::string value_;
+    std::size_t hash_ = 0;
 };
 
 /// Transparent hash: look up `StreamId` keys by `std::string_view` without a copy.
 struct StreamIdHash {
     using is_transparent = void;
-    auto operator()(std::string_view s) const noexcept -> std::size_t { return std::hash<std::string_view>{}(s); }
-    auto operator()(const StreamId& s) const noexcept -> std::size_t { return (*this)(s.view()); }
+    auto operator()(std::string_view s) const noexcept -> std::size_t { return StreamId::hash_of(s); }
+    auto operator()(const StreamId& s) const noexcept -> std::size_t { return s.hash(); }
 };
 
 /// Transparent equality to go with `StreamIdHash`.

@@ -465,7 +465,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
         if (const auto i = index.find(event.stream); i != eventcore::detail::StreamIndex::npos) versions[i] = event.version;
         if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
     }
-    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i].view())]; // repeated ids
+    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i])]; // repeated ids
     return versions;
 }
 

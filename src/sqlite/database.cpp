@@ -503,7 +503,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
         if (auto r = visit(event); !r) return fail(std::move(r).error());
     }
     if (rc != SQLITE_DONE) return step_error(**c, rc, "reading streams");
-    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i].view())]; // repeated ids
+    for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i])]; // repeated ids
     return versions;
 }
 
