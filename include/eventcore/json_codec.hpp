@@ -230,14 +230,17 @@ private:
     template <std::size_t... I>
     static auto decode_alternative(std::string_view type, std::string_view payload, std::index_sequence<I...>)
         -> Result<E> {
-        Result<E> out = unknown(type);
+        // The unknown-type error is only built when no name matched: formatting it costs more
+        // than decoding a small event.
+        std::optional<Result<E>> out;
         (void)((type == event_type_names<E>[I]
-                    ? (out = detail::json::decode_one<std::variant_alternative_t<I, E>>(type, payload).map(
-                           [](auto&& alternative) { return E(std::in_place_index<I>, std::move(alternative)); }),
+                    ? (out.emplace(detail::json::decode_one<std::variant_alternative_t<I, E>>(type, payload).map(
+                           [](auto&& alternative) { return E(std::in_place_index<I>, std::move(alternative)); })),
                        true)
                     : false) ||
                ...);
-        return out;
+        if (!out) return unknown(type);
+        return std::move(*out);
     }
 
     static auto unknown(std::string_view type) -> tl::unexpected<Error> {
