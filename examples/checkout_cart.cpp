@@ -2,6 +2,8 @@
 // customer and the payment method; the product streams (from the cart's items) and the new
 // order stream are discovered, read, checked and written in the same atomic commit.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -167,20 +169,9 @@ struct CheckoutCart {
 static_assert(eventcore::Command<CheckoutCart>);
 static_assert(eventcore::HasResolver<CheckoutCart>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
-
-void seed(Store& store, const StreamId& stream, std::vector<ShopEvent> events) {
-    must(eventcore::append_to_stream(store, stream, ExpectedVersion::no_stream(), std::move(events)),
-         fmt::format("seeding {}", stream));
-}
+using examples::check;
+using examples::must;
+using examples::seed;
 
 auto events_of(const Store& store, const StreamId& stream) -> std::vector<RecordedEvent<ShopEvent>> {
     return must(eventcore::load_stream(store, stream), fmt::format("reading {}", stream));

@@ -2,6 +2,8 @@
 // stream, writes the customer stream only for VIPs, and reads and writes a fraud-check stream
 // only when the order needs one, so ordinary orders never touch (or wait on) that stream.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -106,20 +108,9 @@ struct ProcessOrder {
 
 static_assert(eventcore::Command<ProcessOrder>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
-
-void seed(Store& store, const StreamId& stream, std::vector<OrderEvent> events) {
-    must(eventcore::append_to_stream(store, stream, ExpectedVersion::no_stream(), std::move(events)),
-         fmt::format("seeding {}", stream));
-}
+using examples::check;
+using examples::must;
+using examples::seed;
 
 auto count_events(const Store& store, const StreamId& stream) -> std::size_t {
     return must(eventcore::load_stream(store, stream), fmt::format("reading {}", stream)).size();

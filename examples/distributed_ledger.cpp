@@ -2,6 +2,8 @@
 // three streams in one commit, so double-entry bookkeeping holds over the whole log at every
 // point in time. An unbalanced entry, or one touching a closed account, is rejected whole.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -107,15 +109,8 @@ struct RecordTransaction {
 
 static_assert(eventcore::Command<RecordTransaction>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
+using examples::check;
+using examples::must;
 
 struct Totals {
     std::int64_t debits = 0;

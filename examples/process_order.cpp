@@ -2,6 +2,8 @@
 // declares four streams, validates one rule against each, and writes one event to each in a
 // single commit. When any rule fails, none of the four streams changes.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -165,20 +167,9 @@ struct ProcessOrder {
 
 static_assert(eventcore::Command<ProcessOrder>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
-
-void seed(Store& store, const StreamId& stream, std::vector<ShopEvent> events) {
-    must(eventcore::append_to_stream(store, stream, ExpectedVersion::no_stream(), std::move(events)),
-         fmt::format("seeding {}", stream));
-}
+using examples::check;
+using examples::must;
+using examples::seed;
 
 auto version_of(const Store& store, const StreamId& stream) -> StreamVersion {
     return must(store.read_stream(stream, StreamVersion{1}, [](const RecordedEvent<ShopEvent>&) {}),

@@ -2,6 +2,8 @@
 // the withdrawal and the deposit commit together or not at all, with no saga in between.
 // Also shows that a rejected transfer leaves every stream untouched.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -107,15 +109,8 @@ struct TransferMoney {
 static_assert(eventcore::Command<OpenAccount>);
 static_assert(eventcore::Command<TransferMoney>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
+using examples::check;
+using examples::must;
 
 auto balance(const Store& store, const StreamId& account) -> std::int64_t {
     Account state;

@@ -2,6 +2,8 @@
 // the fraud history it decided on are part of its consistency boundary. When the rules change
 // between the read and the commit, the commit is rejected and the command retried on fresh state.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -166,19 +168,11 @@ private:
 
 static_assert(eventcore::EventStore<RulesChangeBeforeFirstCommit>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
+using examples::check;
+using examples::must;
 
 void seed(Store& store, const StreamId& stream, std::vector<PaymentEvent> events) {
-    must(eventcore::append_to_stream(store, stream, ExpectedVersion::any(), std::move(events)),
-         fmt::format("seeding {}", stream));
+    examples::seed(store, stream, std::move(events), ExpectedVersion::any());
 }
 
 auto validation_of(const Store& store, const StreamId& transaction) -> TransactionValidated {

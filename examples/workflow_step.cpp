@@ -2,6 +2,8 @@
 // step's stream depends on the step's type and its result, so it is discovered, and it is
 // activated in the same commit that completes the current step. Two runs take different paths.
 
+#include "checks.hpp"
+
 #include <eventcore/eventcore.hpp>
 
 #include <fmt/format.h>
@@ -197,15 +199,8 @@ struct CompleteWorkflowStep {
 static_assert(eventcore::Command<StartWorkflow>);
 static_assert(eventcore::Command<CompleteWorkflowStep>);
 
-void check(bool ok, std::string_view what) {
-    if (!ok) throw std::runtime_error(fmt::format("check failed: {}", what));
-}
-
-template <class T>
-auto must(eventcore::Result<T> result, std::string_view what) -> T {
-    if (!result) throw std::runtime_error(fmt::format("{} failed: {}", what, result.error()));
-    return std::move(*result);
-}
+using examples::check;
+using examples::must;
 
 /// An expense claim: a manager approves it, then it is paid out; errors and rejections branch.
 auto expense_claim() -> std::vector<StepDefinition> {
