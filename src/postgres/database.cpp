@@ -3,6 +3,7 @@
 #include <eventcore/detail/custom_metadata.hpp>
 #include <eventcore/detail/stream_index.hpp>
 
+#include "common/connection_pool.hpp"
 #include "connection.hpp"
 #include "schema.hpp"
 
@@ -220,34 +221,7 @@ struct Database::Impl {
     std::uint64_t notifications = 0;
     std::unique_ptr<Connection> listener; // touched by the owner only
 
-    std::mutex mutex;
-    std::condition_variable available;
-    std::vector<std::unique_ptr<Connection>> idle;
-    std::size_t open_connections = 0;
-    struct Waiter {
-        std::unique_ptr<Connection> handed;
-        bool may_open = false;
-    };
-    std::deque<Waiter*> waiters;
-
-    class Lease {
-    public:
-        Lease(Impl& impl, std::unique_ptr<Connection> c) : impl_(&impl), connection_(std::move(c)) {}
-        Lease(Lease&& other) noexcept
-            : impl_(std::exchange(other.impl_, nullptr)), connection_(std::move(other.connection_)) {}
-        Lease(const Lease&) = delete;
-        auto operator=(const Lease&) -> Lease& = delete;
-        auto operator=(Lease&&) -> Lease& = delete;
-        ~Lease() {
-            if (impl_ != nullptr) impl_->give_back(std::move(connection_));
-        }
-        auto operator*() const -> Connection& { return *connection_; }
-        auto operator->() const -> Connection* { return connection_.get(); }
-
-    private:
-        Impl* impl_;
-        std::unique_ptr<Connection> connection_;
-    };
+    std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
 
     auto connect() -> Result<std::unique_ptr<Connection>> {
         // The caller's own settings come last and win; ours are defaults.
@@ -257,80 +231,7 @@ struct Database::Impl {
         return Connection::adopt(PQconnectdbParams(keys, values, 1), target);
     }
 
-    /// First come, first served, with a timeout; a connection that broke is dropped, and so are
-    /// the idle ones (a server restart breaks them all), so the next user reconnects.
-    auto acquire() -> Result<Lease> {
-        std::unique_lock lock(mutex);
-        Waiter me;
-        drop_closed_idle();
-        if (idle.empty() || !waiters.empty()) {
-            if (open_connections < options.pool_size && waiters.empty()) {
-                ++open_connections;
-            } else {
-                waiters.push_back(&me);
-                const bool served = available.wait_for(lock, options.acquire_timeout,
-                                                       [&] { return me.handed != nullptr || me.may_open; });
-                if (!served) {
-                    std::erase(waiters, &me);
-                    return fail(ErrorKind::timeout,
-                                "no PostgreSQL connection became free within {} ms (postgres::Options: pool_size {}, "
-                                "acquire_timeout)",
-                                options.acquire_timeout.count(), options.pool_size);
-                }
-                if (me.handed) return Lease(*this, std::move(me.handed));
-                // else serve_next counted the connection we may open
-            }
-        } else {
-            auto c = std::move(idle.back());
-            idle.pop_back();
-            return Lease(*this, std::move(c));
-        }
-        lock.unlock();
-        auto c = connect();
-        if (!c) {
-            lock.lock();
-            --open_connections;
-            serve_next();
-            return fail(std::move(c).error());
-        }
-        return Lease(*this, std::move(*c));
-    }
-
-    /// Under the lock: hands the next waiter an idle connection, or the right to open one.
-    void serve_next() {
-        if (waiters.empty()) return;
-        if (!idle.empty()) {
-            waiters.front()->handed = std::move(idle.back());
-            idle.pop_back();
-        } else if (open_connections < options.pool_size) {
-            ++open_connections;
-            waiters.front()->may_open = true;
-        } else {
-            return;
-        }
-        waiters.pop_front();
-        available.notify_all();
-    }
-
-    /// Under the lock: drops idle connections the server has closed (a restart), looking at the
-    /// one to be handed out next, so that nobody reports a failure the server never saw.
-    void drop_closed_idle() {
-        while (!idle.empty() && !idle.back()->still_open()) {
-            idle.pop_back();
-            --open_connections;
-        }
-    }
-
-    void give_back(std::unique_ptr<Connection> c) {
-        std::lock_guard lock(mutex);
-        if (c->broken()) {
-            open_connections -= 1 + idle.size();
-            idle.clear();
-        } else {
-            idle.push_back(std::move(c));
-        }
-        serve_next();
-    }
+    auto acquire() { return pool->acquire(); }
 };
 
 auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
@@ -358,6 +259,21 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     impl->conninfo = std::move(conninfo);
     impl->options = options;
     impl->schema = options.schema;
+    impl->pool.emplace(
+        options.pool_size, options.acquire_timeout,
+        eventcore::detail::ConnectionPool<Connection>::Hooks{
+            .connect = [&impl = *impl] { return impl.connect(); },
+            // A server restart closes idle connections; a client only notices when it reads.
+            .still_open = [](Connection& c) { return c.still_open(); },
+            .broken = [](const Connection& c) { return c.broken(); },
+            .timed_out =
+                [options] {
+                    return Error(ErrorKind::timeout,
+                                 fmt::format("no PostgreSQL connection became free within {} ms (postgres::Options: "
+                                             "pool_size {}, acquire_timeout)",
+                                             options.acquire_timeout.count(), options.pool_size));
+                },
+        });
     const auto& s = impl->schema;
     impl->read_streams_sql = sql(fmt::format("SELECT {} FROM {{s}}.events e WHERE e.stream_id = ANY($1) "
                                              "ORDER BY e.position",

@@ -3,6 +3,7 @@
 #include <eventcore/detail/custom_metadata.hpp>
 #include <eventcore/detail/stream_index.hpp>
 
+#include "common/connection_pool.hpp"
 #include "connection.hpp"
 
 #include <fmt/format.h>
@@ -189,30 +190,7 @@ struct Database::Impl {
     int flags = 0;
     std::size_t capacity = 1;
 
-    std::mutex mutex;
-    std::condition_variable available;
-    std::vector<std::unique_ptr<Connection>> idle;
-    std::size_t open_connections = 0;
-
-    /// A connection on loan from the pool; goes back when the lease ends.
-    class Lease {
-    public:
-        Lease(Impl& impl, std::unique_ptr<Connection> c) : impl_(&impl), connection_(std::move(c)) {}
-        Lease(Lease&& other) noexcept
-            : impl_(std::exchange(other.impl_, nullptr)), connection_(std::move(other.connection_)) {}
-        Lease(const Lease&) = delete;
-        auto operator=(const Lease&) -> Lease& = delete;
-        auto operator=(Lease&&) -> Lease& = delete;
-        ~Lease() {
-            if (impl_ != nullptr) impl_->give_back(std::move(connection_));
-        }
-        auto operator*() const -> Connection& { return *connection_; }
-        auto operator->() const -> Connection* { return connection_.get(); }
-
-    private:
-        Impl* impl_;
-        std::unique_ptr<Connection> connection_;
-    };
+    std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
 
     /// A connection of its own that waiting readers ask whether other processes committed.
     std::mutex watcher_mutex;
@@ -289,56 +267,9 @@ struct Database::Impl {
         return c;
     }
 
-    /// A thread waiting for a connection; served first come, first served, so that a busy
-    /// thread cannot keep the only connection of an in-memory database to itself.
-    struct Waiter {
-        std::unique_ptr<Connection> handed;
-    };
-    std::deque<Waiter*> waiters;
-
-    auto acquire() -> Result<Lease> {
-        std::unique_lock lock(mutex);
-        if (!idle.empty() && waiters.empty()) {
-            auto c = std::move(idle.back());
-            idle.pop_back();
-            return Lease(*this, std::move(c));
-        }
-        if (open_connections < capacity) {
-            ++open_connections;
-            lock.unlock();
-            auto c = connect();
-            if (!c) {
-                std::lock_guard relock(mutex);
-                --open_connections;
-                return fail(std::move(c).error());
-            }
-            return Lease(*this, std::move(*c));
-        }
-        Waiter me;
-        waiters.push_back(&me);
-        if (!available.wait_for(lock, options.busy_timeout, [&] { return me.handed != nullptr; })) {
-            std::erase(waiters, &me);
-            return fail(ErrorKind::timeout,
-                        "no SQLite connection of '{}' became free within {} ms (sqlite::Options: max_connections {}, "
-                        "busy_timeout){}",
-                        path, options.busy_timeout.count(), capacity,
-                        capacity == 1 ? "; an in-memory database has one connection, so a store call made inside "
-                                        "a transaction body waits for itself"
-                                      : "");
-        }
-        return Lease(*this, std::move(me.handed));
-    }
-
-    void give_back(std::unique_ptr<Connection> c) {
-        std::lock_guard lock(mutex);
-        if (waiters.empty()) {
-            idle.push_back(std::move(c));
-            return;
-        }
-        waiters.front()->handed = std::move(c);
-        waiters.pop_front();
-        available.notify_all();
-    }
+    /// First come, first served, so that a busy thread cannot keep the only connection of an
+    /// in-memory database to itself.
+    auto acquire() { return pool->acquire(); }
 };
 
 namespace {
@@ -413,6 +344,22 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
     // Each connection to ":memory:" would be its own database: keep one.
     impl->capacity = in_memory ? 1 : options.max_connections;
     impl->flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    impl->pool.emplace(
+        impl->capacity, options.busy_timeout,
+        eventcore::detail::ConnectionPool<Connection>::Hooks{
+            .connect = [&impl = *impl] { return impl.connect(); },
+            .timed_out =
+                [&impl = *impl] {
+                    return Error(ErrorKind::timeout,
+                                 fmt::format("no SQLite connection of '{}' became free within {} ms (sqlite::Options: "
+                                             "max_connections {}, busy_timeout){}",
+                                             impl.path, impl.options.busy_timeout.count(), impl.capacity,
+                                             impl.capacity == 1
+                                                 ? "; an in-memory database has one connection, so a store call "
+                                                   "made inside a transaction body waits for itself"
+                                                 : ""));
+                },
+        });
 
     // SQLite only finds out that a file is not a database when it first reads it.
     const auto explained = [&](Error e) {
@@ -449,8 +396,7 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
             if (auto r = migrate(c, impl->path); !r) return fail(std::move(r).error());
         }
     }
-    impl->open_connections = 1;
-    impl->idle.push_back(std::move(*first));
+    impl->pool->adopt(std::move(*first));
     return std::shared_ptr<Database>(new Database(std::move(impl)));
 }
 
