@@ -8,6 +8,8 @@
 // Prints ops/s, latency percentiles, retries, errors and faults, then PASS or FAIL for each
 // invariant; the exit code is 0 when all pass, 1 when one fails, 2 for a usage or setup error.
 
+#include "common/child_process.hpp"
+
 #include <eventcore/eventcore.hpp>
 #include <eventcore/json_codec.hpp>
 #include <eventcore/postgres_event_store.hpp>
@@ -17,8 +19,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -474,34 +474,6 @@ auto check(Store& store, const Settings& s, const Stats& stats) -> std::vector<C
 
 // ---- processes ----
 
-/// Runs `argv`, returning its exit code and standard output.
-auto run_program(const std::vector<std::string>& argv) -> std::pair<int, std::string> {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::dup2(fds[1], STDOUT_FILENO);
-        ::close(fds[0]);
-        ::close(fds[1]);
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buffer[4096];
-    ssize_t n = 0;
-    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-    }
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
-
 auto self_path() -> std::string { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 /// Spawns the workers (this program with `--worker`), waits for all of them, and merges their
@@ -517,7 +489,7 @@ auto run_workers(const Settings& s) -> std::optional<Stats> {
                                       "--run-id", s.run_id};
         if (s.backend == "sqlite") argv.insert(argv.end(), {"--path", s.path});
         if (s.backend == "postgres") argv.insert(argv.end(), {"--conninfo", s.conninfo, "--schema", s.schema});
-        waiting.emplace_back([&results, p, argv] { results[static_cast<std::size_t>(p)] = run_program(argv); });
+        waiting.emplace_back([&results, p, argv] { results[static_cast<std::size_t>(p)] = eventcore::detail::Child(argv).finish(); });
     }
     for (auto& t : waiting) t.join();
     Stats total;
@@ -619,9 +591,9 @@ public:
         std::string pattern = "/tmp/eventcore-stress-pg-XXXXXX";
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         dir_ = pattern;
-        const auto [code, out] = run_program({postgres_script(), "start", dir_});
+        const auto [code, out] = eventcore::detail::Child({postgres_script(), "start", dir_}).finish();
         if (code != 0) {
-            (void)run_program({postgres_script(), "stop", dir_});
+            (void)eventcore::detail::Child({postgres_script(), "stop", dir_}).finish();
             throw std::runtime_error(fmt::format("{} start failed ({})", postgres_script(), code));
         }
         std::ifstream in(dir_ + "/conninfo");
@@ -629,7 +601,7 @@ public:
     }
     ThrowawayServer(const ThrowawayServer&) = delete;
     auto operator=(const ThrowawayServer&) -> ThrowawayServer& = delete;
-    ~ThrowawayServer() { (void)run_program({postgres_script(), "stop", dir_}); }
+    ~ThrowawayServer() { (void)eventcore::detail::Child({postgres_script(), "stop", dir_}).finish(); }
     [[nodiscard]] auto conninfo() const -> const std::string& { return conninfo_; }
 
 private:

@@ -1,0 +1,81 @@
+#pragma once
+// A child program with its standard output captured: for the stress tool's worker processes
+// and the multi-process and crash tests. POSIX only.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace eventcore::detail {
+
+/// A running child program whose standard output the parent reads.
+class Child {
+public:
+    /// Starts `argv[0]` (a path) with the arguments that follow.
+    explicit Child(const std::vector<std::string>& argv) {
+        int fds[2];
+        if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+        pid_ = ::fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            ::dup2(fds[1], STDOUT_FILENO);
+            ::close(fds[0]);
+            ::close(fds[1]);
+            std::vector<char*> args;
+            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(fds[1]);
+        out_ = fds[0];
+    }
+    Child(const Child&) = delete;
+    auto operator=(const Child&) -> Child& = delete;
+    /// A child still running is killed.
+    ~Child() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            (void)wait();
+        }
+        if (out_ >= 0) ::close(out_);
+    }
+
+    void kill(int signal = SIGKILL) const { ::kill(pid_, signal); }
+
+    /// Waits for the child; its exit code, or 128 + the signal that ended it. A child that
+    /// writes more than a pipe holds must be read (`output`) first, or use `finish`.
+    auto wait() -> int {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0) {
+        }
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+
+    /// What the child wrote to standard output, read until it closes it.
+    auto output() -> std::string {
+        std::string text;
+        char buffer[4096];
+        ssize_t n = 0;
+        while ((n = ::read(out_, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(n));
+        return text;
+    }
+
+    /// Reads the output to its end, then waits: the exit code and the output.
+    auto finish() -> std::pair<int, std::string> {
+        auto text = output();
+        return {wait(), std::move(text)};
+    }
+
+private:
+    pid_t pid_ = -1;
+    int out_ = -1;
+};
+
+} // namespace eventcore::detail
