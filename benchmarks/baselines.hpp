@@ -4,7 +4,7 @@
 // version read and append one event to each. Each store's baseline is what a careful programmer
 // would write against it directly; the library's overhead is what it costs beyond that.
 
-#include <eventcore/error.hpp>
+#include <eventcore/eventcore.hpp>
 #include <eventcore/json_codec.hpp>
 #include <eventcore/sqlite/database.hpp>
 #include <eventcore/uuid.hpp>
@@ -31,6 +31,23 @@ struct Touched {
 };
 EVENTCORE_EVENT(Touched, round)
 using TouchEvent = std::variant<Touched>;
+
+/// The library side of every table: reads its streams (declared as one list field: all read up
+/// front, in one snapshot), folds them, and writes one event to each.
+struct TouchStreams {
+    std::vector<eventcore::StreamId> ids;
+    std::int64_t round;
+
+    using Event = TouchEvent;
+    using State = std::int64_t;
+    static constexpr std::string_view name = "TouchStreams";
+    static constexpr auto streams = eventcore::streams(&TouchStreams::ids);
+
+    void apply(State& sum, const eventcore::RecordedEvent<Event>& e) const { sum += std::get<Touched>(e.payload).round; }
+    void handle(const State&, eventcore::Context<TouchStreams>& ctx) const {
+        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
+    }
+};
 
 class Baseline {
 public:

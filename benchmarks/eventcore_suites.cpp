@@ -34,21 +34,7 @@ using eventcore::Context;
 using eventcore::RecordedEvent;
 using eventcore::StreamId;
 
-/// Reads its streams, folds them, and writes one event to each.
-struct Touch {
-    std::vector<StreamId> ids;
-    std::int64_t round;
-
-    using Event = TouchEvent;
-    using State = std::int64_t;
-    static constexpr std::string_view name = "TouchStreams";
-    static constexpr auto streams = eventcore::streams(&Touch::ids);
-
-    void apply(State& sum, const RecordedEvent<Event>& e) const { sum += std::get<Touched>(e.payload).round; }
-    void handle(const State&, Context<Touch>& ctx) const {
-        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
-    }
-};
+using Touch = TouchStreams;
 
 /// Reads and folds one stream, writes nothing: what a command pays for its history.
 struct FoldOnly {

@@ -34,23 +34,6 @@ using eventcore::Context;
 using eventcore::RecordedEvent;
 using eventcore::StreamId;
 
-/// Reads its streams (declared as one list field: all read up front, in one snapshot), folds
-/// them, and writes one event to each.
-struct TouchStreams {
-    std::vector<StreamId> ids;
-    std::int64_t round;
-
-    using Event = TouchEvent;
-    using State = std::int64_t;
-    static constexpr std::string_view name = "TouchStreams";
-    static constexpr auto streams = eventcore::streams(&TouchStreams::ids);
-
-    void apply(State& sum, const RecordedEvent<Event>& e) const { sum += std::get<Touched>(e.payload).round; }
-    void handle(const State&, Context<TouchStreams>& ctx) const {
-        for (const auto& stream : ctx.streams()) ctx.write(stream, Touched{round});
-    }
-};
-
 auto make_command(const std::vector<std::string>& names, int round) -> TouchStreams {
     return TouchStreams{{names.begin(), names.end()}, round};
 }
