@@ -203,7 +203,7 @@ auto Connection::query(const char* sql, Params& params, Phase phase, std::string
 namespace {
 
 constexpr std::array<const char*, prepared_count> prepared_names{
-    "eventcore_read_streams", "eventcore_read_stream", "eventcore_append", "eventcore_receipt", "eventcore_head"};
+    "eventcore_read_stream", "eventcore_append", "eventcore_receipt", "eventcore_head"};
 
 } // namespace
 

@@ -372,7 +372,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     for (const auto& id : ids) names.add_bytes(id.view());
     p.array(Oid::text_array, std::move(names));
     // One statement: one snapshot of every stream.
-    auto r = (*c)->query(Prepared::read_streams, impl_->read_streams_sql, p, Phase::read, "reading streams");
+    auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
     if (!r) return fail(std::move(r).error());
     const eventcore::detail::StreamIndex index(ids);
     StoredEvent event;
