@@ -240,11 +240,12 @@ TEST_CASE("several processes run transfers on one database: invariants hold", "[
     CHECK(eventcore::load_log(store)->size() == accounts + 2 * committed.size());
 }
 
-TEST_CASE("statements prepared on a connection are prepared again after DEALLOCATE ALL", "[postgres]") {
-    // The reads and the commit are prepared once per connection. A read-model statement that
-    // drops them (DEALLOCATE ALL, DISCARD ALL) must not break the connection for the store.
+TEST_CASE("statements prepared on a connection are prepared again after DEALLOCATE", "[postgres]") {
+    // The per-command statements are prepared once per connection. A read-model statement that
+    // drops them (DEALLOCATE, DISCARD ALL) must not break the connection for the store.
     Schemas schemas;
-    auto store = open_store<BankStore>(schemas.fresh(), {.pool_size = 1});
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema, {.pool_size = 1});
     open_accounts(store, 2, 100);
     eventcore::CommandExecutor executor{store};
     REQUIRE(executor.execute(bank::TransferMoney{bank::id("account-0"), bank::id("account-1"), 10}));
@@ -256,8 +257,32 @@ TEST_CASE("statements prepared on a connection are prepared again after DEALLOCA
     REQUIRE(executor.execute(bank::TransferMoney{bank::id("account-1"), bank::id("account-0"), 30}));
     REQUIRE(store.find_commit(eventcore::Uuid::v7()));
     REQUIRE(store.head());
+
+    SECTION("one statement dropped: it alone is prepared again, the others keep working") {
+        REQUIRE(store.transaction([](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            auto dropped = sql.execute("DEALLOCATE eventcore_head");
+            if (!dropped) return eventcore::fail(std::move(dropped).error());
+            return {};
+        }));
+        for (int i = 0; i < 2; ++i) {
+            REQUIRE(store.head());
+            REQUIRE(executor.execute(bank::TransferMoney{bank::id("account-0"), bank::id("account-1"), 1}));
+            REQUIRE(store.find_commit(eventcore::Uuid::v7()));
+        }
+    }
+    SECTION("a name taken by a statement of the user is replaced") {
+        // A second store has a connection of its own, where the user prepared a statement of
+        // the store's name before the store's first use of it.
+        auto other = open_store<BankStore>(schema, {.pool_size = 1});
+        REQUIRE(other.transaction([](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            auto taken = sql.execute("PREPARE eventcore_head AS SELECT 1");
+            if (!taken) return eventcore::fail(std::move(taken).error());
+            return {};
+        }));
+        REQUIRE(other.head());
+        CHECK(other.head().value() == store.head().value());
+    }
     check_bank(store, 2, 100);
-    CHECK(eventcore::load_log(store)->size() == 2 + 2 + 2);
 }
 
 TEST_CASE("a live reader sees every event once, in order, while commits finish out of start order",
@@ -626,7 +651,10 @@ TEST_CASE("a runner taking over waits for the last batch of the runner before it
         CHECK(committed);
     });
     checkpoint_moved.get_future().wait();
-    eventcore::ProjectionRunner runner{store, projector, {.name = "sql-balances", .stream_prefix = "account-"}};
+    eventcore::ProjectionRunner runner{store, projector,
+                                       {.name = "sql-balances",
+                                        .stream_prefix = "account-",
+                                        .wait_for_lock = std::chrono::seconds{30}}};
     auto caught_up = runner.catch_up(); // starts from the checkpoint the late batch committed
     last_batch.join();
     REQUIRE(caught_up);

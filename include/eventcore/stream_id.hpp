@@ -133,6 +133,7 @@ public:
         other.value_.clear();
     }
     auto operator=(StreamId&& other) noexcept -> StreamId& {
+        if (this == &other) return *this;
         value_ = std::move(other.value_);
         hash_ = std::exchange(other.hash_, 0);
         other.value_.clear();

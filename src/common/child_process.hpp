@@ -2,10 +2,12 @@
 // A child program with its standard output captured: for the stress tool's worker processes
 // and the multi-process and crash tests. POSIX only.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -19,7 +21,9 @@ public:
     /// Starts `argv[0]` (a path) with the arguments that follow.
     explicit Child(const std::vector<std::string>& argv) {
         int fds[2];
-        if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+        // Close-on-exec, so that a child started meanwhile by another thread does not keep this
+        // pipe open (and this child's output unfinished) after this child is gone.
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
@@ -41,18 +45,25 @@ public:
     ~Child() {
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);
-            (void)wait();
+            int status = 0;
+            while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+            }
         }
         if (out_ >= 0) ::close(out_);
     }
 
-    void kill(int signal = SIGKILL) const { ::kill(pid_, signal); }
+    /// Signals the child, if it has not been waited for yet.
+    void kill(int signal = SIGKILL) const {
+        if (pid_ > 0) ::kill(pid_, signal);
+    }
 
     /// Waits for the child; its exit code, or 128 + the signal that ended it. A child that
     /// writes more than a pipe holds must be read (`output`) first, or use `finish`.
     auto wait() -> int {
+        if (pid_ <= 0) throw std::logic_error("Child::wait: the child was waited for already");
         int status = 0;
         while (::waitpid(pid_, &status, 0) < 0) {
+            if (errno != EINTR) throw std::runtime_error("waitpid failed");
         }
         pid_ = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -209,14 +209,27 @@ constexpr std::array<const char*, prepared_count> prepared_names{
 
 auto Connection::query(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing)
     -> Result<ResultSet> {
+    if (!prepare_) return query(sql.c_str(), params, phase, doing);
     params.seal();
     auto& types = prepared_[static_cast<std::size_t>(which)];
     const char* name = prepared_names[static_cast<std::size_t>(which)];
     const std::span<const unsigned> given(params.types(), static_cast<std::size_t>(params.count()));
     if (types && !std::ranges::equal(*types, given)) return query(sql.c_str(), params, phase, doing);
+    const auto sqlstate_of = [](PGresult* r) -> std::string_view {
+        const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+        return state != nullptr ? state : "";
+    };
     for (int attempt = 0;; ++attempt) {
         if (!types) {
             PGresult* made = PQprepare(conn_, name, sql.c_str(), params.count(), params.types());
+            if (made != nullptr && PQresultStatus(made) != PGRES_COMMAND_OK && attempt == 0 &&
+                sqlstate_of(made) == "42P05" && !transaction_failed()) {
+                // The name is taken on this connection (prepared by someone else): replace it.
+                PQclear(made);
+                if (auto dropped = run(fmt::format("DEALLOCATE {}", name), doing); !dropped)
+                    return fail(std::move(dropped).error());
+                continue;
+            }
             if (made == nullptr || PQresultStatus(made) != PGRES_COMMAND_OK) {
                 // Nothing was run yet: a lost connection here is never "in doubt".
                 auto error = failure(made, Phase::read, doing);
@@ -229,11 +242,11 @@ auto Connection::query(Prepared which, const std::string& sql, Params& params, P
         PGresult* result =
             PQexecPrepared(conn_, name, params.count(), params.values(), params.lengths(), params.formats(), 1);
         if (result != nullptr && PQresultStatus(result) == PGRES_TUPLES_OK) return ResultSet(result);
-        const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-        if (attempt == 0 && state != nullptr && std::string_view{state} == "26000" && !transaction_failed()) {
-            // Someone ran DEALLOCATE (or DISCARD ALL) on this connection: prepare them again.
+        if (attempt == 0 && sqlstate_of(result) == "26000" && !transaction_failed()) {
+            // Someone ran DEALLOCATE (or DISCARD ALL) on this connection: prepare it again. The
+            // others may still exist; each is prepared again when it meets the same error.
             PQclear(result);
-            prepared_.fill(std::nullopt);
+            types.reset();
             continue;
         }
         auto error = failure(result, phase, doing);

@@ -151,9 +151,9 @@ public:
     /// Runs `sql` with `params`, results in binary. On failure, the error is classified (see
     /// `Phase`) and `broken()` tells whether the connection is still usable.
     [[nodiscard]] auto query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet>;
-    /// As `query`, through a statement this connection prepares at its first use. `sql` and the
-    /// parameter types must be the same at every call for one `which`; parameters of other
-    /// types are sent unprepared.
+    /// As `query`, through a statement this connection prepares at its first use (unless
+    /// `prepare(false)`). `sql` and the parameter types must be the same at every call for one
+    /// `which`; parameters of other types are sent unprepared.
     [[nodiscard]] auto query(Prepared which, const std::string& sql, Params& params, Phase phase,
                              std::string_view doing) -> Result<ResultSet>;
     /// Runs a caller's statement (read models): results in text, and a statement that returns no
@@ -161,6 +161,9 @@ public:
     [[nodiscard]] auto execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet>;
     /// Runs SQL without parameters or results (DDL, transaction control).
     [[nodiscard]] auto run(const std::string& sql, std::string_view doing) -> Result<void>;
+
+    /// Whether `query(Prepared, ...)` prepares its statements (on by default).
+    void prepare(bool on) noexcept { prepare_ = on; }
 
     [[nodiscard]] auto broken() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
 
@@ -186,6 +189,7 @@ private:
     std::string target_;
     /// The parameter types each statement was prepared with; empty: not prepared yet.
     std::array<std::optional<std::vector<unsigned>>, prepared_count> prepared_{};
+    bool prepare_ = true;
 };
 
 } // namespace eventcore::postgres::detail

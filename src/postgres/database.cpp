@@ -228,7 +228,9 @@ struct Database::Impl {
         const std::string timeout = std::to_string(options.connect_timeout.count());
         const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
         const char* values[] = {timeout.c_str(), "eventcore", conninfo.c_str(), nullptr};
-        return Connection::adopt(PQconnectdbParams(keys, values, 1), target);
+        auto c = Connection::adopt(PQconnectdbParams(keys, values, 1), target);
+        if (c) (*c)->prepare(options.prepare_statements);
+        return c;
     }
 
     auto acquire() { return pool->acquire(); }
@@ -861,10 +863,17 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     // until its COMMIT is done), so the checkpoint this runner reads next is the final one.
     Params batch;
     batch.text(batch_lock_key(impl_->schema, name));
-    if (auto r = holder->query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS waited",
-                               batch, Phase::read, "waiting for a projection's last batch");
-        !r)
-        return fail(std::move(r).error());
+    for (;;) {
+        auto r = holder->query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))::int4", batch, Phase::read,
+                               "waiting for a projection's last batch");
+        if (!r) return fail(std::move(r).error());
+        if (r->int4(0, 0) == 1) break;
+        if (std::chrono::steady_clock::now() >= deadline)
+            return fail(ErrorKind::timeout,
+                        "projection '{}' is still committing a batch of a runner that stopped (waited {} ms)", name,
+                        wait.count());
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
     // Ending the session releases the lock: the holder connection goes with the lock.
     return ProjectionLock([holder] {});
 }

@@ -31,6 +31,10 @@ struct Options {
     std::chrono::milliseconds acquire_timeout{5000};
     /// Used when the connection string sets no `connect_timeout` of its own.
     std::chrono::seconds connect_timeout{5};
+    /// Prepare the statements every command runs, once per connection. Turn it off behind a
+    /// connection pooler in transaction mode (PgBouncer before 1.21), which may run a statement
+    /// on another server connection than the one it was prepared on.
+    bool prepare_statements = true;
 };
 
 /// The schema version this build writes and reads.
