@@ -185,6 +185,13 @@ TEST_CASE("read shows one stream's events with JSON payloads, tail the log with 
     CHECK(r.out.starts_with("VERSION  POSITION  RECORDED AT"));
     CHECK(r.out.find(R"({"amount":2,"note":"x\"y\\z","rate":1.5E0})") != std::string::npos);
 
+    r = run(scratch, {"--store", store, "--json", "read", "account-1", "--from", "2", "--limit", "1"});
+    REQUIRE(r.code == 0);
+    REQUIRE(lines.size() > 1); // the limit has something to cut
+    const auto limited = json_lines(r.out);
+    REQUIRE(limited.size() == 1);
+    CHECK(limited[0].at("version").to_number<std::uint64_t>() == 2);
+
     r = run(scratch, {"--store", store, "read", "nobody"});
     CHECK(r.code == 1);
     CHECK(r.err == "eventcore: stream 'nobody' has no events\n");

@@ -36,8 +36,38 @@ auto parse_pattern(const std::string& text) -> std::optional<StreamPattern> {
     return need(StreamPattern::parse(text), exit_usage);
 }
 
-/// A visitor's way to stop a read early; told apart from real errors by the flag beside it.
-auto stop_reading() -> Result<void> { return fail(ErrorKind::validation, "stopped"); }
+/// Shows the events of a read as JSON lines, or as rows of a table, up to `limit` (0: no
+/// limit); the event past the limit stops the read.
+class EventPrinter {
+public:
+    EventPrinter(bool json, std::uint64_t limit) : json_(json), limit_(limit) {}
+
+    /// Shows `e`, with `row()` as its table row.
+    template <class Row>
+    auto show(const StoredEvent& e, Table& table, Row&& row) -> Result<void> {
+        if (full()) {
+            stopped_ = true;
+            return fail(ErrorKind::validation, "stopped"); // told apart from real errors by stopped()
+        }
+        ++count_;
+        if (json_) {
+            write_out(stdout, event_json(e, std::nullopt) + '\n');
+        } else {
+            table.add(row());
+        }
+        return {};
+    }
+    /// Whether the limit is reached.
+    [[nodiscard]] auto full() const -> bool { return limit_ != 0 && count_ == limit_; }
+    /// Whether a read was stopped at the limit (its error is not a failure).
+    [[nodiscard]] auto stopped() const -> bool { return stopped_; }
+
+private:
+    bool json_;
+    std::uint64_t limit_;
+    std::uint64_t count_ = 0;
+    bool stopped_ = false;
+};
 
 } // namespace
 
@@ -77,23 +107,14 @@ auto run_read(const Global& g, const ReadOptions& o) -> int {
     if (o.from == 0) throw Failure{exit_usage, "--from: versions start at 1"};
     auto store = open_store(g.store, Access::read);
     Table table({"VERSION", "POSITION", "RECORDED AT", "TYPE", "PAYLOAD"}, {true, true, false, false, false});
-    std::uint64_t count = 0;
-    bool stopped = false;
+    EventPrinter printer(g.json, o.limit);
     auto version = store->read_stream(id, StreamVersion{o.from}, [&](const StoredEvent& e) -> Result<void> {
-        if (o.limit != 0 && count == o.limit) {
-            stopped = true;
-            return stop_reading();
-        }
-        ++count;
-        if (g.json) {
-            write_out(stdout, event_json(e, std::nullopt) + '\n');
-        } else {
-            table.add({fmt::format("{}", e.version), fmt::format("{}", e.position), iso8601(e.metadata.recorded_at, false),
-                       std::string(e.type), payload_for_display(e.payload)});
-        }
-        return {};
+        return printer.show(e, table, [&]() -> std::vector<std::string> {
+            return {fmt::format("{}", e.version), fmt::format("{}", e.position), iso8601(e.metadata.recorded_at, false),
+                    std::string(e.type), payload_for_display(e.payload)};
+        });
     });
-    if (!version && !stopped) need(std::move(version));
+    if (!version && !printer.stopped()) need(std::move(version));
     if (version && version->is_zero()) throw Failure{exit_problems, fmt::format("stream '{}' has no events", id)};
     if (!g.json) table.print(stdout);
     return exit_ok;
@@ -107,33 +128,24 @@ auto run_tail(const Global& g, const TailOptions& o) -> int {
     q.stream_pattern = parse_pattern(o.pattern);
     q.event_types = o.types;
     auto store = open_store(g.store, Access::read);
-    std::uint64_t count = 0;
+    EventPrinter printer(g.json, o.limit);
     bool header = true;
     for (;;) {
         Table table({"POSITION", "RECORDED AT", "STREAM", "VERSION", "TYPE", "PAYLOAD"},
                     {true, false, false, true, false, false});
-        bool stopped = false;
         auto page = store->read_all(q, [&](const StoredEvent& e) -> Result<void> {
-            if (o.limit != 0 && count == o.limit) {
-                stopped = true;
-                return stop_reading();
-            }
-            ++count;
-            if (g.json) {
-                write_out(stdout, event_json(e, std::nullopt) + '\n');
-            } else {
-                table.add({fmt::format("{}", e.position), iso8601(e.metadata.recorded_at, false), std::string(e.stream),
-                           fmt::format("{}", e.version), std::string(e.type), payload_for_display(e.payload)});
-            }
-            return {};
+            return printer.show(e, table, [&]() -> std::vector<std::string> {
+                return {fmt::format("{}", e.position), iso8601(e.metadata.recorded_at, false), std::string(e.stream),
+                        fmt::format("{}", e.version), std::string(e.type), payload_for_display(e.payload)};
+            });
         });
-        if (!page && !stopped) need(std::move(page));
+        if (!page && !printer.stopped()) need(std::move(page));
         if (!g.json && (!table.empty() || (header && !o.follow))) {
             table.print(stdout, header);
             header = false;
         }
         std::fflush(stdout);
-        if (stopped || (o.limit != 0 && count == o.limit)) break;
+        if (printer.stopped() || printer.full()) break;
         q.after = page->last;
         if (page->last >= page->head) {
             if (!o.follow) break;

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -85,6 +86,14 @@ public:
     [[nodiscard]] auto real(int col) const -> double { return sqlite3_column_double(stmt_, col); }
     [[nodiscard]] auto columns() const -> int { return sqlite3_column_count(stmt_); }
     void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
+    /// Binds a copy of `text` (for text made just for this statement), or NULL without one.
+    void bind_copy_or_null(int i, const std::optional<std::string>& text) {
+        if (text) {
+            sqlite3_bind_text(stmt_, i, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_null(stmt_, i);
+        }
+    }
 
     /// SQLITE_ROW, SQLITE_DONE, or an error code.
     [[nodiscard]] auto step() -> int { return sqlite3_step(stmt_); }

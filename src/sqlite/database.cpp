@@ -88,6 +88,12 @@ static_assert(std::size(migrations) == schema_version);
 auto micros(Timestamp t) -> std::int64_t { return t.time_since_epoch().count(); }
 auto timestamp(std::int64_t us) -> Timestamp { return Timestamp{std::chrono::microseconds{us}}; }
 
+/// A stream pattern as an SQLite GLOB, if there is one.
+auto sqlite_glob(const std::optional<StreamPattern>& pattern) -> std::optional<std::string> {
+    if (!pattern) return std::nullopt;
+    return pattern->to_sqlite_glob();
+}
+
 /// A JSON array of strings, for `json_each`. Stream ids and type names hold no control
 /// characters (stream ids are validated; type names are C++ identifiers or chosen literals),
 /// but escape them anyway so nothing can break out of a string.
@@ -502,20 +508,9 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, query.after.value());
     stmt->bind(2, std::string_view(query.stream_prefix));
-    std::string types;
-    if (query.event_types.empty()) {
-        stmt->bind_null(3);
-    } else {
-        types = json_string_array(query.event_types);
-        stmt->bind(3, std::string_view(types));
-    }
-    std::string glob;
-    if (query.stream_pattern) {
-        glob = query.stream_pattern->to_sqlite_glob();
-        stmt->bind(4, std::string_view(glob));
-    } else {
-        stmt->bind_null(4);
-    }
+    stmt->bind_copy_or_null(3, query.event_types.empty() ? std::nullopt
+                                                          : std::optional(json_string_array(query.event_types)));
+    stmt->bind_copy_or_null(4, sqlite_glob(query.stream_pattern));
 
     StoredEvent event;
     GlobalPosition commit_last{};
@@ -1019,13 +1014,7 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, std::string_view(query.after));
     stmt->bind(2, std::string_view(query.prefix));
-    std::string glob;
-    if (query.pattern) {
-        glob = query.pattern->to_sqlite_glob();
-        stmt->bind(3, std::string_view(glob));
-    } else {
-        stmt->bind_null(3);
-    }
+    stmt->bind_copy_or_null(3, sqlite_glob(query.pattern));
     stmt->bind(4, sql_limit(query.limit));
     std::vector<StreamSummary> streams;
     int rc = 0;
