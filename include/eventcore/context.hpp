@@ -54,7 +54,6 @@ public:
                                               "streams (ExecutorConfig::max_streams)",
                                               stream, max_streams_)));
         }
-        added_hashes_.push_back(StreamIdHash{}(stream));
         added_.push_back(std::move(stream));
     }
 
@@ -75,25 +74,17 @@ public:
     }
     /// Whether `stream` was added in this round.
     [[nodiscard]] auto is_added(const StreamId& stream) const noexcept -> bool {
-        const auto hash = StreamIdHash{}(stream);
-        for (std::size_t i = 0; i < added_.size(); ++i) {
-            if (added_hashes_[i] == hash && added_[i] == stream) return true;
-        }
-        return false;
+        return std::ranges::find(added_, stream) != added_.end(); // ids compare their hashes first
     }
     /// Streams added in this round and not read yet.
     [[nodiscard]] auto added() const noexcept -> std::span<const StreamId> { return added_; }
-    [[nodiscard]] auto take_added() noexcept -> std::vector<StreamId> {
-        added_hashes_.clear();
-        return std::exchange(added_, {});
-    }
+    [[nodiscard]] auto take_added() noexcept -> std::vector<StreamId> { return std::exchange(added_, {}); }
 
 private:
     std::span<const StreamId> read_;
     detail::StreamIndex read_index_;
     std::size_t max_streams_;
     std::vector<StreamId> added_;
-    std::vector<std::size_t> added_hashes_; // of `added_`, compared before the ids themselves
 };
 
 /// The command's window on its execution, passed to `handle`: the streams it read, where it

@@ -292,16 +292,20 @@ private:
             }
             if (all.empty())
                 return fail(ErrorKind::validation, "command {} declares no stream: its stream lists are all empty", name);
-            // Keep each id's first occurrence, in declaration order.
-            const detail::StreamIndex index(all);
+            // Keep each id's first occurrence, in declaration order, in place.
             std::vector<bool> first(all.size());
-            for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i]) == i;
-            std::vector<StreamId> streams;
-            streams.reserve(all.size());
-            for (std::size_t i = 0; i < all.size(); ++i) {
-                if (first[i]) streams.push_back(std::move(all[i]));
+            {
+                const detail::StreamIndex index(all);
+                for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i]) == i;
             }
-            return streams;
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < all.size(); ++i) {
+                if (!first[i]) continue;
+                if (kept != i) all[kept] = std::move(all[i]);
+                ++kept;
+            }
+            all.resize(kept);
+            return all;
         }
 
         /// Steps 1 to 3: read, fold, resolve and handle, until the set of streams settles.
