@@ -4,6 +4,7 @@
 
 #include <eventcore/command.hpp>
 #include <eventcore/context.hpp>
+#include <eventcore/deadline.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/event_store.hpp>
 #include <eventcore/executor.hpp>

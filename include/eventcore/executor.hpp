@@ -3,6 +3,7 @@
 /// `CommandExecutor<Store>`: read, fold, decide, commit, retry.
 
 #include <eventcore/command.hpp>
+#include <eventcore/deadline.hpp>
 #include <eventcore/event_store.hpp>
 #include <eventcore/observer.hpp>
 #include <eventcore/retry_policy.hpp>
@@ -113,6 +114,8 @@ public:
     template <Command C>
         requires std::same_as<typename C::Event, event_type>
     auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResult> {
+        // Stores that can interrupt a call in flight bound it by the deadline too.
+        const DeadlineScope bound(options.deadline);
         return Run<C>(*this, command, options).execute();
     }
 
