@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace eventcore {
@@ -229,9 +230,76 @@ namespace detail {
         .with_code("EVENTCORE_CHECKPOINT_MOVED");
 }
 
+/// Why `text` cannot be kept as text by every store, if it cannot: it must be valid UTF-8 (RFC
+/// 3629: no encoded surrogates) without NUL, since PostgreSQL's text and jsonb refuse both and
+/// SQLite's JSON functions cannot read the first back. `controls` refuses every control character.
+[[nodiscard]] inline auto text_problem(std::string_view text, bool controls = false) -> std::optional<std::string> {
+    for (std::size_t i = 0; i < text.size();) {
+        const auto c = decode_utf8(text, i);
+        if (!c.valid) return fmt::format("is not valid UTF-8 (at byte {} of {})", i, text.size());
+        if (c.code_point == 0) return fmt::format("holds a NUL character (at byte {})", i);
+        if (controls && is_control(c.code_point))
+            return fmt::format("holds a control character (at byte {})", i);
+        i += c.length;
+    }
+    return std::nullopt;
+}
+
+/// Checks metadata that goes into a store as text: the command name and the custom key/value
+/// pairs. One rule for every store, checked before any store takes a lock.
+[[nodiscard]] inline auto validate_custom_metadata(const std::vector<std::pair<std::string, std::string>>& custom,
+                                                   std::string_view where) -> Result<void> {
+    for (std::size_t i = 0; i < custom.size(); ++i) {
+        if (auto why = text_problem(custom[i].first))
+            return fail(ErrorKind::validation, "{}: the key of custom metadata pair #{} ({}) {}", where, i,
+                        quote_for_message(custom[i].first), *why);
+        if (auto why = text_problem(custom[i].second))
+            return fail(ErrorKind::validation, "{}: the value of custom metadata pair #{} (key {}) {}", where, i,
+                        quote_for_message(custom[i].first), *why);
+    }
+    return {};
+}
+
+/// The longest start of `text` that is valid UTF-8 without NUL: all of it, or the bytes before
+/// the first that are not. Stores whose parameters must be text match a prefix by bytes with it.
+[[nodiscard]] inline auto valid_text_head(std::string_view text) noexcept -> std::string_view {
+    for (std::size_t i = 0; i < text.size();) {
+        const auto c = decode_utf8(text, i);
+        if (!c.valid || c.code_point == 0) return text.substr(0, i);
+        i += c.length;
+    }
+    return text;
+}
+
+/// Checks the type name a store records for commit event #`index`: not empty, valid UTF-8, no
+/// control characters.
+[[nodiscard]] inline auto validate_event_type(std::size_t index, const StreamId& stream, std::string_view type)
+    -> Result<void> {
+    if (type.empty())
+        return fail(ErrorKind::validation, "commit event #{} (stream '{}'): its event type name is empty", index,
+                    stream);
+    if (auto why = text_problem(type, true))
+        return fail(ErrorKind::validation, "commit event #{} (stream '{}'): its event type name {} {}", index, stream,
+                    quote_for_message(type), *why);
+    return {};
+}
+
+/// Checks the metadata of commit event #`index` that stores keep as text.
+[[nodiscard]] inline auto validate_event(std::size_t index, const StreamId& stream, const EventMetadata& metadata)
+    -> Result<void> {
+    const auto where = [&] { return fmt::format("commit event #{} (stream '{}')", index, stream); };
+    if (auto why = text_problem(metadata.command))
+        return fail(ErrorKind::validation, "{}: its command name {} {}", where(), quote_for_message(metadata.command),
+                    *why);
+    if (!metadata.custom.empty()) {
+        if (auto valid = validate_custom_metadata(metadata.custom, where()); !valid) return valid;
+    }
+    return {};
+}
+
 /// Checks the shape of a request before a store takes any lock: ids present, no stream
-/// expected twice, every written stream expected. Returns, for each event, the index of its
-/// stream's expectation.
+/// expected twice, every written stream expected, metadata storable as text (see
+/// `validate_event`). Returns, for each event, the index of its stream's expectation.
 template <class E>
 [[nodiscard]] auto validate_request(const AppendRequest<E>& request) -> Result<std::vector<std::size_t>> {
     const auto& ex = request.expectations;
@@ -254,6 +322,7 @@ template <class E>
                         stream);
         }
         owner[e] = i;
+        if (auto valid = validate_event(e, stream, request.events[e].metadata); !valid) return fail(std::move(valid).error());
     }
     return owner;
 }

@@ -152,6 +152,9 @@ private:
 
         auto execute() -> Result<ExecutionResult> {
             if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
+            // Every event carries it: refused once, here, rather than by the store at each attempt.
+            if (auto valid = detail::validate_custom_metadata(options_.metadata, "ExecuteOptions::metadata"); !valid)
+                return failed(std::move(valid).error());
             if (auto first = find_first_execution(); !first || *first) {
                 if (!first) return failed(std::move(first).error());
                 return replay(std::move(**first));

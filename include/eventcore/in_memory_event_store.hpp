@@ -112,7 +112,11 @@ public:
     auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
         auto owners = detail::validate_request(request);
         if (!owners) return fail(std::move(owners).error());
-        for (auto& w : request.events) {
+        for (std::size_t e = 0; e < request.events.size(); ++e) {
+            auto& w = request.events[e];
+            // The name a durable store would record: the same rule as theirs.
+            if (auto valid = detail::validate_event_type(e, w.stream, event_type_name_of(w.payload)); !valid)
+                return fail(std::move(valid).error());
             if (w.metadata.event_id.is_nil()) w.metadata.event_id = Uuid::v7();
         }
 

@@ -5,6 +5,7 @@
 /// `eventcore` command-line tool is built on these; applications rarely need them.
 
 #include <eventcore/detail/function_ref.hpp>
+#include <eventcore/event_store.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/metadata.hpp>
 #include <eventcore/stored_event.hpp>
@@ -12,6 +13,7 @@
 #include <eventcore/stream_pattern.hpp>
 #include <eventcore/version.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -128,7 +130,28 @@ namespace detail {
     std::unordered_map<std::string_view, StreamVersion> versions;
     GlobalPosition expected = head.next();
     GlobalPosition open_commit{};
+    // The years every store can keep, 0001 to 9999 (PostgreSQL has no year 0).
+    constexpr auto earliest = std::chrono::sys_days{std::chrono::year{1} / 1 / 1};
+    constexpr auto latest = std::chrono::sys_days{std::chrono::year{10000} / 1 / 1};
     for (const auto& e : events) {
+        const auto refused = [&](std::string_view what, std::string_view text, const std::string& why) {
+            return fail(ErrorKind::validation, "imported event at position {} (stream '{}'): its {} {} {}", e.position,
+                        e.stream, what, quote_for_message(text), why);
+        };
+        if (e.type.empty())
+            return fail(ErrorKind::validation, "imported event at position {} (stream '{}') has an empty event type",
+                        e.position, e.stream);
+        if (auto why = text_problem(e.type, true)) return refused("event type", e.type, *why);
+        if (auto why = text_problem(e.metadata.command)) return refused("command name", e.metadata.command, *why);
+        if (auto valid = validate_custom_metadata(
+                e.metadata.custom, fmt::format("imported event at position {} (stream '{}')", e.position, e.stream));
+            !valid)
+            return valid;
+        if (e.metadata.recorded_at < earliest || e.metadata.recorded_at >= latest)
+            return fail(ErrorKind::validation,
+                        "imported event at position {} (stream '{}') was recorded at {} us from 1970, outside the years "
+                        "0001 to 9999 that every store can keep",
+                        e.position, e.stream, e.metadata.recorded_at.time_since_epoch().count());
         if (e.position != expected)
             return fail(ErrorKind::validation, "imported event at position {} where the log needs position {}",
                         e.position, expected);

@@ -111,6 +111,37 @@ auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Resul
     return {};
 }
 
+/// The part of a stream-prefix filter that compares bytes: parameter `$n` holds the whole prefix
+/// as bytea when it is not valid UTF-8 (a prefix may end inside a character), and is NULL
+/// otherwise; the text parameter beside it holds its valid start (`valid_text_head`), since text
+/// parameters must be valid.
+auto byte_prefix_filter(std::string_view column, int n) -> std::string {
+    return fmt::format("(${0}::bytea IS NULL OR substring(convert_to({1}, 'UTF8') from 1 for length(${0}::bytea)) = "
+                       "${0}::bytea)",
+                       n, column);
+}
+
+/// Binds a stream prefix as the text parameter of its valid start, and the bytea parameter of
+/// `byte_prefix_filter` after the others (see there).
+void bind_prefix_head(Params& p, std::string_view prefix) { p.text(eventcore::detail::valid_text_head(prefix)); }
+void bind_prefix_bytes(Params& p, std::string_view prefix) {
+    if (eventcore::detail::valid_text_head(prefix).size() == prefix.size()) {
+        p.null(Oid::bytea);
+    } else {
+        p.bytea(prefix);
+    }
+}
+
+/// The event type names a filter asks for that a store can hold: one that is not valid text
+/// matches nothing, and would make the server refuse the whole query.
+auto storable_types(const std::vector<std::string>& types) -> std::vector<std::string_view> {
+    std::vector<std::string_view> out;
+    for (const auto& t : types) {
+        if (!eventcore::detail::text_problem(t)) out.push_back(t);
+    }
+    return out;
+}
+
 auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
     if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
@@ -291,15 +322,15 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     impl->read_all_sql = sql(
         fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 "
                     "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
-                    "AND ($5::text IS NULL OR e.stream_id ~ $5) "
+                    "AND ($5::text IS NULL OR e.stream_id ~ $5) AND {1} "
                     "ORDER BY e.position LIMIT $4), "
                     "tail AS (SELECT {0} FROM {{s}}.events e, (SELECT p.position, p.commit_last FROM page p "
                     "ORDER BY p.position DESC LIMIT 1) l WHERE e.position > l.position AND e.position <= l.commit_last "
                     "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
-                    "AND ($5::text IS NULL OR e.stream_id ~ $5)) "
+                    "AND ($5::text IS NULL OR e.stream_id ~ $5) AND {1}) "
                     "SELECT h.position, x.* FROM {{s}}.log_head h LEFT JOIN "
                     "(SELECT * FROM page UNION ALL SELECT * FROM tail) x ON true ORDER BY x.position",
-                    event_columns),
+                    event_columns, byte_prefix_filter("e.stream_id", 6)),
         s);
     impl->append_sql = sql("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", s);
     impl->receipt_sql = sql("SELECT * FROM {s}.receipt($1)", s);
@@ -417,11 +448,11 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
     if (!c) return fail(std::move(c).error());
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(query.after.value(), std::numeric_limits<std::int64_t>::max())));
-    p.text(query.stream_prefix);
+    bind_prefix_head(p, query.stream_prefix);
     if (query.event_types.empty()) {
         p.null(Oid::text_array);
     } else {
-        p.array(Oid::text_array, text_array(query.event_types));
+        p.array(Oid::text_array, text_array(storable_types(query.event_types))); // none left: matches nothing
     }
     p.int8(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, std::numeric_limits<std::int64_t>::max())));
     if (query.stream_pattern) {
@@ -429,6 +460,7 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
     } else {
         p.null(Oid::text);
     }
+    bind_prefix_bytes(p, query.stream_prefix);
     auto r = (*c)->query(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
     page.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
@@ -948,20 +980,23 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
     if (!c) return fail(std::move(c).error());
     Params p;
     p.text(query.after);
-    p.text(query.prefix);
+    bind_prefix_head(p, query.prefix);
     if (query.pattern) {
         p.text(query.pattern->to_regex());
     } else {
         p.null(Oid::text);
     }
     p.int8(sql_limit(query.limit));
+    bind_prefix_bytes(p, query.prefix);
     // The version row says where each stream is (rows at version 0 are only locks of read-only
     // participants); its last event says when it was written.
     auto r = (*c)->query(
-        sql("SELECT st.stream_id, st.version, e.recorded_at FROM {s}.streams st JOIN {s}.events e "
-            "ON e.stream_id = st.stream_id AND e.version = st.version "
-            "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 AND ($2 = '' OR starts_with(st.stream_id, $2)) "
-            "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
+        sql(fmt::format("SELECT st.stream_id, st.version, e.recorded_at FROM {{s}}.streams st JOIN {{s}}.events e "
+                        "ON e.stream_id = st.stream_id AND e.version = st.version "
+                        "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 "
+                        "AND ($2 = '' OR starts_with(st.stream_id, $2)) AND {} "
+                        "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
+                        byte_prefix_filter("st.stream_id", 5)),
             impl_->schema)
             .c_str(),
         p, Phase::read, "listing streams");

@@ -28,9 +28,10 @@ auto sql_text(Sql sql) -> std::string {
     case Sql::stream_version: return "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1";
     case Sql::read_all:
         // The filters are pushed down so that a selective query scans, but does not decode or
-        // deliver, what it skips. `substr` and `length` count characters in TEXT, consistently.
+        // deliver, what it skips. The prefix (?2, a BLOB or NULL) is compared by bytes, as the
+        // other stores do: on BLOBs `substr` and `length` count bytes, on TEXT characters.
         return fmt::format("SELECT {} FROM events WHERE position > ?1 "
-                           "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) "
+                           "AND (?2 IS NULL OR substr(CAST(stream_id AS BLOB), 1, length(?2)) = ?2) "
                            "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) "
                            "AND (?4 IS NULL OR stream_id GLOB ?4) "
                            "ORDER BY position",

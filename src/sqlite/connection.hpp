@@ -86,6 +86,14 @@ public:
     [[nodiscard]] auto real(int col) const -> double { return sqlite3_column_double(stmt_, col); }
     [[nodiscard]] auto columns() const -> int { return sqlite3_column_count(stmt_); }
     void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
+    /// Binds `bytes` as a BLOB, or NULL when there are none (a prefix that filters nothing).
+    void bind_blob_or_null(int i, std::string_view bytes) {
+        if (bytes.empty()) {
+            sqlite3_bind_null(stmt_, i);
+        } else {
+            bind_blob(i, bytes);
+        }
+    }
     /// Binds a copy of `text` (for text made just for this statement), or NULL without one.
     void bind_copy_or_null(int i, const std::optional<std::string>& text) {
         if (text) {

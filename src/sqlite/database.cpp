@@ -507,7 +507,7 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
     auto stmt = (*c)->use(Sql::read_all);
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, query.after.value());
-    stmt->bind(2, std::string_view(query.stream_prefix));
+    stmt->bind_blob_or_null(2, query.stream_prefix);
     stmt->bind_copy_or_null(3, query.event_types.empty() ? std::nullopt
                                                           : std::optional(json_string_array(query.event_types)));
     stmt->bind_copy_or_null(4, sqlite_glob(query.stream_pattern));
@@ -1009,11 +1009,11 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
     // With one max() in the select list, SQLite takes the bare recorded_at from that row.
     auto stmt = (*c)->use(std::string_view(
         "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
-        "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
+        "AND (?2 IS NULL OR substr(CAST(stream_id AS BLOB), 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
         "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, std::string_view(query.after));
-    stmt->bind(2, std::string_view(query.prefix));
+    stmt->bind_blob_or_null(2, query.prefix); // bytes, as in `read_all`
     stmt->bind_copy_or_null(3, sqlite_glob(query.pattern));
     stmt->bind(4, sql_limit(query.limit));
     std::vector<StreamSummary> streams;

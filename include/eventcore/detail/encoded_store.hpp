@@ -56,7 +56,8 @@ public:
         if (auto valid = validate_request(request); !valid) return fail(std::move(valid).error());
         std::vector<EncodedWrite> writes;
         writes.reserve(request.events.size());
-        for (auto& w : request.events) {
+        for (std::size_t e = 0; e < request.events.size(); ++e) {
+            auto& w = request.events[e];
             if (w.metadata.event_id.is_nil()) w.metadata.event_id = Uuid::v7();
             auto encoded = codec_.encode(w.payload);
             if (!encoded) {
@@ -65,6 +66,9 @@ public:
                                               encoded.error().message()))
                                 .at(w.stream));
             }
+            // A codec's type name goes into the store as text, under the rule the metadata met.
+            if (auto valid = validate_event_type(e, w.stream, encoded->type); !valid)
+                return fail(std::move(valid).error());
             writes.push_back({&w.stream, std::move(*encoded), &w.metadata});
         }
         return core_->append(request.expectations, writes, request.command_id);

@@ -386,6 +386,71 @@ void filters_by_stream_prefix_literally(const ContractHarness<S>&, S& store) {
 }
 
 template <class S>
+void filters_by_stream_prefix_bytes(const ContractHarness<S>&, S& store) {
+    for (const char* s : {"caf\xc3\xa9-1", "caf\xc3\xa8-2", "cafx"})
+        ok(append(store, s, ExpectedVersion::any(), {Opened{s}}), "appending");
+    const auto names = [&](LogQuery q) {
+        std::vector<std::string> out;
+        for (const auto& e : log_of(store, q)) out.push_back(e.stream.str());
+        return out;
+    };
+    const auto by_prefix = [&](const char* prefix) { return names(LogQuery{.stream_prefix = prefix}); };
+    // A prefix may end inside a character: it is the first bytes of every id it matches.
+    expect(by_prefix("caf\xc3").size() == 2, "prefix 'caf\\xc3' (inside a character) matched {} streams, expected 2",
+           by_prefix("caf\xc3").size());
+    expect(by_prefix("caf\xc3\xa9") == std::vector<std::string>{"caf\xc3\xa9-1"}, "prefix 'caf\u00e9' matched {}",
+           by_prefix("caf\xc3\xa9").size());
+    expect(by_prefix("caf\xff").empty(), "a prefix no UTF-8 id starts with matched {} streams", by_prefix("caf\xff").size());
+    expect(by_prefix("caf").size() == 3, "prefix 'caf' matched {} streams, expected 3", by_prefix("caf").size());
+    // A type name that no store can hold matches nothing, and is no error.
+    expect(names(LogQuery{.event_types = {"Opened\xff"}}).empty(), "an event type that is not UTF-8 matched");
+    expect(names(LogQuery{.event_types = {"Opened\xff", "Opened"}}).size() == 3,
+           "a type filter with one name that is not UTF-8 dropped the others");
+}
+
+template <class S>
+void unstorable_metadata_is_refused(const ContractHarness<S>&, S& store) {
+    ok(append(store, "m", ExpectedVersion::no_stream(), {Opened{"m"}}), "appending");
+    const auto refused = [&](EventMetadata metadata, std::string_view what) {
+        auto bad = write("m", Changed{2});
+        bad.metadata = std::move(metadata);
+        std::vector<EventToWrite<ContractEvent>> events;
+        events.push_back(write("n", Opened{"n"}));
+        events.push_back(std::move(bad));
+        const auto r = commit(store, {{sid("m"), exact(1)}, {sid("n"), ExpectedVersion::any()}}, std::move(events));
+        expect(!r && r.error().kind() == ErrorKind::validation,
+               "a commit whose second event has {} was not refused as a validation error: {}", what,
+               r ? std::string("it was accepted") : fmt::format("{}", r.error()));
+        expect(r.error().message().find("commit event #1") != std::string::npos,
+               "the refusal of {} does not name the event: {}", what, r.error().message());
+        expect(version_of(store, "m") == 1 && version_of(store, "n") == 0 && head_of(store) == 1,
+               "a commit refused for {} wrote something", what);
+    };
+    const auto with = [](std::string command, std::vector<std::pair<std::string, std::string>> custom) {
+        EventMetadata m;
+        m.command = std::move(command);
+        m.custom = std::move(custom);
+        return m;
+    };
+    refused(with("Send\xff", {}), "a command name that is not UTF-8");
+    refused(with(std::string("Send\0Now", 8), {}), "a NUL in its command name");
+    refused(with("", {{"user\xc3", "ada"}}), "a custom key cut inside a character");
+    refused(with("", {{"user", std::string("a\0b", 3)}}), "a NUL in a custom value");
+    refused(with("", {{"user", "\xed\xa0\x80"}}), "an encoded surrogate in a custom value");
+
+    // Everything else is kept as it was: other control characters, any character, empty strings.
+    EventMetadata fine;
+    fine.command = "Send\tNow \xc5\x9c";
+    fine.custom = {{"\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", "line\nbreak \x01 \xf0\x9f\x98\x80"}, {"", ""}};
+    auto w = write("m", Changed{2});
+    w.metadata = fine;
+    ok(commit(store, {{sid("m"), exact(1)}}, {std::move(w)}), "appending metadata every store can keep");
+    const auto events = events_of(store, "m");
+    expect(events.size() == 2 && events[1].metadata.command == fine.command && events[1].metadata.custom == fine.custom,
+           "metadata every store can keep did not read back as it was");
+}
+
+template <class S>
 void undecodable_payload_is_an_error(const ContractHarness<S>& harness, S& store) {
     if (!harness.corrupt_payload) throw ContractSkip{"the store keeps no serialized payloads"};
     ok(append(store, "s", ExpectedVersion::any(), {Opened{"s"}, Changed{1}, Changed{2}}), "appending");
@@ -620,6 +685,10 @@ auto store_contract() -> std::vector<ContractCase<S>> {
         make("one stream reads from a version", detail::read_one_stream_from_version<S>),
         make("the log filters by event type", detail::filters_by_event_type<S>),
         make("the log filters by stream prefix, with _ and % literal", detail::filters_by_stream_prefix_literally<S>),
+        make("stream prefixes are bytes, and filters no store can hold match nothing",
+             detail::filters_by_stream_prefix_bytes<S>),
+        make("metadata a store could not keep as text is refused, writing nothing",
+             detail::unstorable_metadata_is_refused<S>),
         make("an undecodable payload is an error naming stream and version", detail::undecodable_payload_is_an_error<S>),
         make("metadata round-trips", detail::metadata_round_trips<S>),
         make("command ids are idempotent", detail::command_ids_are_idempotent<S>),
