@@ -206,3 +206,23 @@ TEST_CASE("a number too large for a double is a decoding error, not an infinity"
     REQUIRE(tiny);
     CHECK(tiny->value == 0.0);
 }
+
+namespace box {
+struct SeatHeld {
+    std::string show;
+    int seat;
+    std::string display_cache; // derived, not stored
+    friend auto operator==(const SeatHeld&, const SeatHeld&) -> bool = default;
+};
+EVENTCORE_EVENT_TRANSIENT(SeatHeld, (display_cache), show, seat)
+} // namespace box
+
+TEST_CASE("transient fields are not stored, and read back default-initialized", "[codec]") {
+    const JsonCodec<box::SeatHeld> codec;
+    const auto encoded = codec.encode(box::SeatHeld{"hamlet", 12, "Hamlet, seat 12"});
+    REQUIRE(encoded);
+    CHECK(encoded->payload == R"({"show":"hamlet","seat":12})");
+    const auto decoded = codec.decode(encoded->type, encoded->payload);
+    REQUIRE(decoded);
+    CHECK(*decoded == box::SeatHeld{"hamlet", 12, ""});
+}

@@ -22,3 +22,18 @@
 #include <eventcore/projection.hpp>
 #include <eventcore/stream_pattern.hpp>
 #include <eventcore/subscription.hpp>
+
+// The JSON codec's registration macros live in <eventcore/json_codec.hpp>, which this header leaves
+// out (it brings Boost.JSON). Until it is included, these stand-ins say where they are, at the
+// line that uses them, rather than failing on the field names.
+#ifndef EVENTCORE_EVENT
+#define EVENTCORE_EVENT(Type, ...)                                                                                     \
+    static_assert(sizeof(Type) == 0, "eventcore: EVENTCORE_EVENT is defined in <eventcore/json_codec.hpp> (target "    \
+                                     "eventcore::json, which the SQLite and PostgreSQL stores bring): include it to "  \
+                                     "register " #Type " with the JSON codec");
+#endif
+#ifndef EVENTCORE_EVENT_TRANSIENT
+#define EVENTCORE_EVENT_TRANSIENT(Type, ...)                                                                           \
+    static_assert(sizeof(Type) == 0, "eventcore: EVENTCORE_EVENT_TRANSIENT is defined in <eventcore/json_codec.hpp>: " \
+                                     "include it to register " #Type " with the JSON codec");
+#endif

@@ -9,6 +9,9 @@
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
 #include <boost/mp11.hpp>
+#include <boost/preprocessor/punctuation/comma_if.hpp>
+#include <boost/preprocessor/seq/for_each_i.hpp>
+#include <boost/preprocessor/tuple/to_seq.hpp>
 
 #include <fmt/format.h>
 
@@ -25,17 +28,87 @@
 #include <vector>
 
 /// Registers an event type (or a struct nested in one) with the JSON codec: one line, at
-/// namespace scope next to the type, naming its fields.
+/// namespace scope next to the type, naming its fields. Every field must be named: for an
+/// aggregate, leaving one out (it would never be stored) does not compile.
 ///
 /// \code
 /// struct MoneyDeposited { std::int64_t amount; std::string reference; };
 /// EVENTCORE_EVENT(MoneyDeposited, amount, reference)
 /// \endcode
-#define EVENTCORE_EVENT(Type, ...) BOOST_DESCRIBE_STRUCT(Type, (), (__VA_ARGS__))
+#undef EVENTCORE_EVENT // <eventcore/eventcore.hpp> defines a stand-in that points here
+#define EVENTCORE_EVENT(Type, ...)                                                                                     \
+    BOOST_DESCRIBE_STRUCT(Type, (), (__VA_ARGS__))                                                                     \
+    EVENTCORE_DETAIL_JSON_REGISTERED(Type)                                                                             \
+    static_assert(::eventcore::detail::json::names_every_field<Type, 0>(),                                             \
+                  "eventcore: EVENTCORE_EVENT(" #Type ", ...) does not name every field of " #Type                     \
+                  " (or " #Type " has a base class, whose fields it would not store); a field left out would never "   \
+                  "be stored: name it, or name fields not to store with EVENTCORE_EVENT_TRANSIENT");
+
+/// `EVENTCORE_EVENT` for a type with fields that are not to be stored: they are named, in
+/// parentheses, before the stored ones, and read back default-initialized.
+///
+/// \code
+/// struct SeatReserved { std::string show; int seat; std::string display_cache; };
+/// EVENTCORE_EVENT_TRANSIENT(SeatReserved, (display_cache), show, seat)
+/// \endcode
+#undef EVENTCORE_EVENT_TRANSIENT
+#define EVENTCORE_EVENT_TRANSIENT(Type, Transient, ...)                                                                \
+    BOOST_DESCRIBE_STRUCT(Type, (), (__VA_ARGS__))                                                                     \
+    EVENTCORE_DETAIL_JSON_REGISTERED(Type)                                                                             \
+    static_assert(::eventcore::detail::json::names_every_field<Type, ::eventcore::detail::json::count_fields(          \
+                                                                         EVENTCORE_DETAIL_MEMBER_POINTERS(Type, Transient))>(), \
+                  "eventcore: EVENTCORE_EVENT_TRANSIENT(" #Type ", ...) does not name every field of " #Type           \
+                  " (or " #Type " has a base class, whose fields it would not store): name each field, as stored or "  \
+                  "transient");
+
+// Found by argument-dependent lookup: the testing kit's scenarios round-trip a registered type's
+// events through the codec (`eventcore::testing::Scenario`).
+#define EVENTCORE_DETAIL_JSON_REGISTERED(Type)                                                                         \
+    [[maybe_unused]] constexpr auto eventcore_json_registered(Type*) noexcept -> bool { return true; }
+#define EVENTCORE_DETAIL_MEMBER_POINTER(r, Type, i, field) BOOST_PP_COMMA_IF(i) & Type::field
+#define EVENTCORE_DETAIL_MEMBER_POINTERS(Type, Fields)                                                                 \
+    BOOST_PP_SEQ_FOR_EACH_I(EVENTCORE_DETAIL_MEMBER_POINTER, Type, BOOST_PP_TUPLE_TO_SEQ(Fields))
 
 namespace eventcore {
 
 namespace detail::json {
+
+/// Converts to any field type; only ever named in unevaluated checks.
+struct AnyField {
+    template <class T>
+    operator T() const noexcept; // not defined: unevaluated only
+};
+template <std::size_t>
+using any_field = AnyField;
+
+template <class T, std::size_t... I>
+consteval auto brace_initializable(std::index_sequence<I...>) -> bool {
+    return requires { T{any_field<I>{}...}; };
+}
+
+/// Whether the fields registered for an aggregate `T` (described, plus `transient`) are all its
+/// fields: it takes no more initializers than that. Counted by hand rather than with
+/// Boost.PFR, whose count is a hard error for a type with a base class, where this check must
+/// give its own message. Other types (constructors, private members) are not checked.
+template <class T, std::size_t transient>
+consteval auto names_every_field() -> bool {
+    if constexpr (!std::is_aggregate_v<T>) {
+        return true;
+    } else {
+        constexpr std::size_t named =
+            boost::mp11::mp_size<boost::describe::describe_members<T, boost::describe::mod_any_access>>::value +
+            transient;
+        return !brace_initializable<T>(std::make_index_sequence<named + 1>{});
+    }
+}
+
+/// The number of data members pointed to (the transient fields of `EVENTCORE_EVENT_TRANSIENT`).
+template <class... Members>
+consteval auto count_fields(Members...) -> std::size_t {
+    static_assert((std::is_member_object_pointer_v<Members> && ...),
+                  "eventcore: EVENTCORE_EVENT_TRANSIENT names a transient field that is not a data member");
+    return sizeof...(Members);
+}
 
 template <class T>
 inline constexpr bool is_described_struct =
