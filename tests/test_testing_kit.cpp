@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -222,7 +224,7 @@ TEST_CASE("ChaosStore's in-doubt commits land, and a command id makes the retry 
         CommandExecutor executor{chaos, {.retry = no_wait(3)}};
         const auto result = executor.execute(TransferMoney{alice, bob, 30}, {.command_id = command_id});
         REQUIRE(result);
-        CHECK(result->duplicate);
+        CHECK_FALSE(result->duplicate); // this call's own commit, found: not an earlier execution's
         CHECK(result->attempts == 2);
         CHECK(chaos.counts().in_doubt == 1);
     }
@@ -343,4 +345,115 @@ TEST_CASE("a projection runs through a ChaosStore", "[testing][chaos]") {
     REQUIRE(runner.catch_up());
     CHECK(projector.seen == 1);
     CHECK(chaos.counts().delays > 0);
+}
+
+namespace kit_codec {
+// Registered with the JSON codec: a scenario sends these through it by default.
+struct Measured {
+    std::string sensor;
+    double value;
+    friend auto operator==(const Measured&, const Measured&) -> bool = default;
+};
+struct Noted {
+    std::string text;
+    friend auto operator==(const Noted&, const Noted&) -> bool = default;
+};
+} // namespace kit_codec
+namespace kit_codec {
+struct Plain {
+    std::string text;
+    friend auto operator==(const Plain&, const Plain&) -> bool = default;
+};
+} // namespace kit_codec
+
+namespace kit_codec {
+EVENTCORE_EVENT(Measured, sensor, value)
+EVENTCORE_EVENT(Noted, text)
+
+using Event = std::variant<Measured, Noted>;
+using PlainEvent = std::variant<Plain>;
+
+/// Records a reading, as given.
+struct Record {
+    StreamId sensor;
+    double value;
+    using Event = kit_codec::Event;
+    struct State {};
+    static constexpr auto streams = eventcore::streams(&Record::sensor);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<Record>& ctx) const { ctx.write<&Record::sensor>(Measured{sensor.str(), value}); }
+};
+
+/// Writes the note it was given.
+struct Note {
+    StreamId stream;
+    std::string text;
+    using Event = kit_codec::PlainEvent;
+    struct State {};
+    static constexpr auto streams = eventcore::streams(&Note::stream);
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<Note>& ctx) const { ctx.write<&Note::stream>(Plain{text}); }
+};
+
+/// A codec that loses what follows the first 3 bytes of the text.
+struct TruncatingCodec {
+    [[nodiscard]] auto encode(const PlainEvent& e) const -> eventcore::Result<eventcore::EncodedEvent> {
+        return eventcore::EncodedEvent{"Plain", std::get<Plain>(e).text.substr(0, 3)};
+    }
+    [[nodiscard]] auto decode(std::string_view, std::string_view payload) const -> eventcore::Result<PlainEvent> {
+        return PlainEvent{Plain{std::string(payload)}};
+    }
+};
+} // namespace kit_codec
+
+TEST_CASE("a scenario sends its events through the store's codec: what a store could not keep fails it",
+          "[testing][scenario]") {
+    using kit_codec::Measured;
+    const auto sensor = id("sensor-1");
+    const std::string name = "sensor-1";
+
+    // What the JSON codec keeps passes as before.
+    CHECK(Scenario<kit_codec::Event>{}
+              .given(sensor, {Measured{name, 1.5}})
+              .when(kit_codec::Record{sensor, 2.25})
+              .then({{sensor, Measured{name, 2.25}}}));
+
+    // A written event the codec refuses: the in-memory store alone would take it.
+    const auto nan = Scenario<kit_codec::Event>{}.when(kit_codec::Record{sensor, std::nan("")});
+    CHECK(nan.result().has_value());
+    const auto outcome = nan.then({{sensor, Measured{name, std::nan("")}}});
+    REQUIRE_FALSE(outcome.passed());
+    CHECK_THAT(outcome.message, Catch::Contains("written event #0 on stream 'sensor-1' cannot go through the store's "
+                                                "codec") &&
+                                    Catch::Contains("value: is nan"));
+    CHECK_FALSE(nan.then_fails(ErrorKind::serialization).passed());
+
+    // A given event the codec refuses.
+    const auto given = Scenario<kit_codec::Event>{}
+                           .given(sensor, {Measured{name, std::numeric_limits<double>::infinity()}})
+                           .when(kit_codec::Record{sensor, 1});
+    REQUIRE(given.codec_problem().has_value());
+    CHECK_THAT(*given.codec_problem(), Catch::Contains("given event #0"));
+
+    // Turned off, the in-memory store's view is all there is.
+    CHECK(Scenario<kit_codec::Event>{}
+              .without_codec()
+              .when(kit_codec::Record{sensor, std::numeric_limits<double>::infinity()})
+              .then({{sensor, Measured{name, std::numeric_limits<double>::infinity()}}}));
+}
+
+TEST_CASE("a scenario with a codec of its own fails when an event reads back different", "[testing][scenario]") {
+    const auto stream = id("notes-1");
+    // Unregistered types get no round trip by default.
+    CHECK(Scenario<kit_codec::PlainEvent>{}.when(kit_codec::Note{stream, "hello"}).then({{stream, kit_codec::Plain{"hello"}}}));
+    const auto run =
+        Scenario<kit_codec::PlainEvent>{}.with_codec(kit_codec::TruncatingCodec{}).when(kit_codec::Note{stream, "hello"});
+    const auto outcome = run.then({{stream, kit_codec::Plain{"hello"}}});
+    REQUIRE_FALSE(outcome.passed());
+    CHECK_THAT(outcome.message, Catch::Contains("reads back different") && Catch::Contains("\"hello\"") &&
+                                    Catch::Contains("\"hel\""));
+    CHECK(Scenario<kit_codec::PlainEvent>{}
+              .with_codec(kit_codec::TruncatingCodec{})
+              .when(kit_codec::Note{stream, "hey"})
+              .then({{stream, kit_codec::Plain{"hey"}}}));
 }

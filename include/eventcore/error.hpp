@@ -4,6 +4,7 @@
 
 #include <eventcore/result.hpp>
 #include <eventcore/stream_id.hpp>
+#include <eventcore/uuid.hpp>
 #include <eventcore/version.hpp>
 
 #include <fmt/format.h>
@@ -105,6 +106,10 @@ public:
     [[nodiscard]] auto version() const noexcept -> std::optional<StreamVersion> { return version_; }
     /// A code from the store underneath (an SQLite result code, a PostgreSQL SQLSTATE), if any.
     [[nodiscard]] auto code() const noexcept -> const std::string& { return code_; }
+    /// For `in_doubt` from the executor: the id of the command execution that may have committed.
+    /// Executed again with this id (`ExecuteOptions::command_id`), the command finds its commit
+    /// if it landed; its events, if any landed, carry it as their causation id.
+    [[nodiscard]] auto command_id() const noexcept -> const std::optional<Uuid>& { return command_id_; }
 
     /// Attaches the stream (and version) the error concerns.
     auto at(StreamId stream, std::optional<StreamVersion> version = std::nullopt) && -> Error {
@@ -122,6 +127,11 @@ public:
         code_ = std::move(code);
         return std::move(*this);
     }
+    /// Attaches the command execution the error concerns.
+    auto with_command_id(Uuid id) && -> Error {
+        command_id_ = id;
+        return std::move(*this);
+    }
 
     friend auto operator==(const Error&, const Error&) -> bool = default;
 
@@ -132,6 +142,7 @@ private:
     std::optional<StreamId> stream_;
     std::optional<StreamVersion> version_;
     std::string code_;
+    std::optional<Uuid> command_id_;
 };
 
 /// Shorthand for returning an error from a function that returns `Result<T>`.
@@ -211,6 +222,29 @@ namespace detail {
 inline auto StreamId::parse(std::string_view text) -> Result<StreamId> {
     if (const auto violation = check_stream_id(text)) return fail(detail::invalid_stream_id(text, violation));
     return StreamId(trusted, text);
+}
+
+inline auto Uuid::parse(std::string_view text) -> Result<Uuid> {
+    const auto bad = [&] {
+        return fail(ErrorKind::validation, "invalid UUID {}: expected 8-4-4-4-12 hexadecimal digits",
+                    detail::quote_for_message(text));
+    };
+    if (text.size() != 36) return bad();
+    Bytes b{};
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-') return bad();
+            ++i;
+            continue;
+        }
+        const int hi = hex_value(text[i]);
+        const int lo = hex_value(text[i + 1]);
+        if (hi < 0 || lo < 0) return bad();
+        b[out++] = static_cast<std::uint8_t>(hi * 16 + lo);
+        i += 2;
+    }
+    return Uuid(b);
 }
 
 inline StreamId::StreamId(std::string_view text) {

@@ -170,8 +170,9 @@ private:
                 observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
 
                 auto outcome = attempt(*declared);
-                if (outcome || !retryable(outcome.error())) return outcome;
+                if (outcome || finished_ || !retryable(outcome.error())) return outcome;
                 auto error = std::move(outcome).error();
+                if (error.is(ErrorKind::in_doubt)) note_doubt(error);
                 if (error.is(ErrorKind::version_conflict)) {
                     observe([&](ExecutorObserver& o) {
                         o.on_conflict({name, command_id_, attempts_, error.conflicts()});
@@ -211,9 +212,47 @@ private:
             if (executor_.config_.observer) notify(*executor_.config_.observer);
         }
 
+        /// Every failure goes out through here. Once an attempt was in doubt, no later failure may
+        /// say that nothing was written: the outcome is the commit, if the store finds it by the
+        /// command id, or `in_doubt`. An `in_doubt` error always carries the command id.
         auto failed(Error error) const -> Result<ExecutionResult> {
+            finished_ = true; // what comes out of here is the outcome, retryable kind or not
+            if (doubt_ && !error.is(ErrorKind::in_doubt)) {
+                if (options_.command_id) {
+                    if (auto first = store().find_commit(*options_.command_id); first && *first) {
+                        (*first)->duplicate = true; // this call's own, or a twin's: `committed` tells
+                        return committed(std::move(**first), Clock::duration{});
+                    }
+                }
+                error = Error(ErrorKind::in_doubt,
+                              fmt::format("command {} may have committed: attempt {} was in doubt ({}), and then "
+                                          "{}: {}; {}",
+                                          name, doubt_->attempt, doubt_->message, to_string(error.kind()),
+                                          error.message(), how_to_resolve()))
+                            .with_code(doubt_->code);
+            } else if (error.is(ErrorKind::in_doubt) && !doubt_) {
+                error = Error(ErrorKind::in_doubt, fmt::format("{}; {}", error.message(), how_to_resolve()))
+                            .with_code(error.code());
+            }
+            if (error.is(ErrorKind::in_doubt)) error = std::move(error).with_command_id(command_id_);
             observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
             return fail(std::move(error));
+        }
+
+        /// What an in-doubt caller can do to learn the truth.
+        auto how_to_resolve() const -> std::string {
+            if (options_.command_id)
+                return fmt::format("execute it again with command id {} to find out", command_id_);
+            return fmt::format("its events, if it landed, carry causation id {}; pass an ExecuteOptions::command_id "
+                               "to make such a call safe to repeat",
+                               command_id_);
+        }
+
+        /// Remembers the first attempt that was in doubt, and the first event id of each such
+        /// attempt: a later receipt for the command id that holds one of them is this call's own.
+        void note_doubt(const Error& error) const {
+            if (!doubt_) doubt_ = Doubt{attempts_, error.message(), error.code(), {}};
+            if (!last_first_event_.is_nil()) doubt_->first_events.push_back(last_first_event_);
         }
 
         /// Only what cannot do harm is tried again: a conflict or a failure the store vouches is
@@ -236,7 +275,9 @@ private:
             // Commit latency is for the observer; without one, no clock reads.
             const bool timed = executor_.config_.observer != nullptr;
             const auto commit_started = timed ? Clock::now() : Clock::time_point{};
-            auto receipt = store().append(request_for(std::move(*decision)));
+            auto request = request_for(std::move(*decision));
+            last_first_event_ = request.events.empty() ? Uuid{} : request.events.front().metadata.event_id;
+            auto receipt = store().append(std::move(request));
             const auto commit_ended = timed ? Clock::now() : Clock::time_point{};
             if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
             if (retryable(receipt.error())) return fail(std::move(receipt).error());
@@ -252,7 +293,10 @@ private:
         /// A command that failed to decide may have lost a race with its own twin (same command
         /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
         auto rejected_or_duplicate(Error error) const -> Result<ExecutionResult> {
-            if (auto first = find_first_execution(); first && *first) return replay(std::move(**first));
+            if (auto first = find_first_execution(); first && *first) {
+                (*first)->duplicate = true;
+                return committed(std::move(**first), Clock::duration{});
+            }
             return failed(std::move(error));
         }
 
@@ -408,7 +452,9 @@ private:
         }
 
         auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<ExecutionResult> {
-            if (receipt.duplicate) return replay(std::move(receipt));
+            // A receipt for the command id after an attempt in doubt may be that attempt's own
+            // commit, found: then this call wrote it, and it is no duplicate.
+            if (receipt.duplicate && !own_doubted_commit(receipt)) return replay(std::move(receipt));
             observe([&](ExecutorObserver& o) {
                 o.on_commit({name, command_id_, attempts_, receipt.events.size(), Clock::now() - started_,
                              commit_latency});
@@ -424,6 +470,16 @@ private:
             return result;
         }
 
+        /// Whether `receipt` is the commit of an attempt of this call that was in doubt: it holds
+        /// the first event of one. A receipt without events cannot tell; after a doubt, it is
+        /// taken as this call's.
+        auto own_doubted_commit(const CommitReceipt& receipt) const -> bool {
+            if (!doubt_) return false;
+            if (receipt.events.empty()) return true;
+            return std::ranges::find(doubt_->first_events, receipt.events.front().event_id) !=
+                   doubt_->first_events.end();
+        }
+
         auto replay(CommitReceipt first) const -> Result<ExecutionResult> {
             return ExecutionResult{command_id_, attempts_, std::move(first.events), std::move(first.streams), true};
         }
@@ -435,6 +491,17 @@ private:
         Uuid command_id_;
         Clock::time_point started_;
         std::uint32_t attempts_ = 0;
+
+        /// The first attempt whose commit was in doubt.
+        struct Doubt {
+            std::uint32_t attempt;
+            std::string message;
+            std::string code;
+            std::vector<Uuid> first_events; // of every attempt in doubt
+        };
+        mutable std::optional<Doubt> doubt_;
+        mutable Uuid last_first_event_{}; // the first event id of the last commit sent
+        mutable bool finished_ = false;   // `failed` gave the outcome: no retry
     };
 
     S& store_;

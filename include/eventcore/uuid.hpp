@@ -3,7 +3,7 @@
 /// `Uuid`, with time-ordered version 7 generation (RFC 9562).
 
 #include <eventcore/detail/random.hpp>
-#include <eventcore/error.hpp>
+#include <eventcore/result.hpp>
 
 #include <fmt/format.h>
 
@@ -65,28 +65,7 @@ public:
     }
 
     /// Parses the canonical form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case).
-    [[nodiscard]] static auto parse(std::string_view text) -> Result<Uuid> {
-        const auto bad = [&] {
-            return fail(ErrorKind::validation, "invalid UUID {}: expected 8-4-4-4-12 hexadecimal digits",
-                        detail::quote_for_message(text));
-        };
-        if (text.size() != 36) return bad();
-        Bytes b{};
-        std::size_t out = 0;
-        for (std::size_t i = 0; i < text.size();) {
-            if (i == 8 || i == 13 || i == 18 || i == 23) {
-                if (text[i] != '-') return bad();
-                ++i;
-                continue;
-            }
-            const int hi = hex_value(text[i]);
-            const int lo = hex_value(text[i + 1]);
-            if (hi < 0 || lo < 0) return bad();
-            b[out++] = static_cast<std::uint8_t>(hi * 16 + lo);
-            i += 2;
-        }
-        return Uuid(b);
-    }
+    [[nodiscard]] static auto parse(std::string_view text) -> Result<Uuid>;
 
     [[nodiscard]] constexpr auto bytes() const noexcept -> const Bytes& { return bytes_; }
     [[nodiscard]] constexpr auto is_nil() const noexcept -> bool { return *this == Uuid{}; }
@@ -142,3 +121,6 @@ struct fmt::formatter<eventcore::Uuid> : fmt::formatter<std::string_view> {
         return fmt::formatter<std::string_view>::format(std::string_view(text.data(), text.size()), ctx);
     }
 };
+
+// `parse` needs the complete `Error`; error.hpp defines it.
+#include <eventcore/error.hpp>
