@@ -199,7 +199,18 @@ Transaction::~Transaction() {
 auto Transaction::commit() -> Result<void> {
     auto stmt = connection_->use(Sql::commit);
     if (!stmt) return fail(std::move(stmt).error());
-    if (const int rc = stmt->step(); rc != SQLITE_DONE) return fail(connection_->error(rc, "committing"));
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) {
+        auto error = connection_->error(rc, "committing");
+        // Busy or locked, COMMIT did nothing. Any other failure (a write or sync of the log that
+        // failed, a full disk) may come after the commit record reached the log: the next
+        // process to open the file can find the commit there, so it is in doubt, not failed.
+        const int primary = rc & 0xFF;
+        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return fail(std::move(error));
+        return fail(Error(ErrorKind::in_doubt,
+                          error.message() + "; the commit may or may not be in the file (it can reappear when the "
+                                            "database is next opened)")
+                        .with_code(error.code()));
+    }
     connection_ = nullptr;
     return {};
 }
