@@ -5,8 +5,10 @@
 #include "support/contract.hpp"
 #include "support/process.hpp"
 #include "support/projection_scenarios.hpp"
+#include "support/append_property.hpp"
 
 #include <eventcore/postgres_event_store.hpp>
+#include <eventcore/sqlite_event_store.hpp>
 
 #include <libpq-fe.h>
 
@@ -690,4 +692,18 @@ TEST_CASE("a projection fed by several writer processes equals the fold (postgre
         return std::vector<std::string>{EVENTCORE_STORE_WORKER, "postgres", server().conninfo, schema, "5", "60",
                                         std::to_string(seed)};
     });
+}
+
+TEST_CASE("random commits: memory, SQLite and PostgreSQL agree, and what they accept reads back equal",
+          "[postgres][property]") {
+    using append_property::Event;
+    Schemas schemas;
+    auto postgres = open_store<PostgresEventStore<Event>>(schemas.fresh());
+    eventcore::InMemoryEventStore<Event> memory;
+    auto sqlite = eventcore::SqliteEventStore<Event>::open(":memory:").value();
+    const auto accepted = append_property::run(
+        0x5EED0002, 300, append_property::Subject<eventcore::InMemoryEventStore<Event>>{"memory", &memory, false},
+        append_property::Subject<eventcore::SqliteEventStore<Event>>{"sqlite", &sqlite, true},
+        append_property::Subject<PostgresEventStore<Event>>{"postgres", &postgres, true});
+    CHECK(accepted > 50);
 }
