@@ -458,7 +458,7 @@ auto check(Store& store, const Settings& s, const Stats& stats) -> std::vector<C
                                   landed, stats.committed, doubted, torn)});
     // Nothing reported as not written landed: a caller retrying it under a new id would apply it twice.
     std::size_t lied = 0;
-    for (const auto& id : stats.said_unwritten) lied += by_command.contains(id) ? 1 : 0;
+    for (const auto& id : stats.said_unwritten) lied += by_command.contains(id) ? 1U : 0U;
     checks.push_back({"nothing reported failed landed", lied == 0,
                       fmt::format("{} of {} commands reported failed or rejected landed", lied,
                                   stats.said_unwritten.size())});
