@@ -224,13 +224,12 @@ struct Database::Impl {
     std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
 
     auto connect() -> Result<std::unique_ptr<Connection>> {
-        // The caller's own settings come last and win; ours are defaults.
-        const std::string timeout = std::to_string(options.connect_timeout.count());
-        const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-        const char* values[] = {timeout.c_str(), "eventcore", conninfo.c_str(), nullptr};
-        auto c = Connection::adopt(PQconnectdbParams(keys, values, 1), target);
-        if (c) (*c)->prepare(options.prepare_statements);
-        return c;
+        return detail::open_connection({.conninfo = conninfo,
+                                        .target = target,
+                                        .connect_timeout = options.connect_timeout,
+                                        .response_timeout = options.response_timeout,
+                                        .statement_timeout = options.statement_timeout,
+                                        .prepare_statements = options.prepare_statements});
     }
 
     auto acquire() { return pool->acquire(); }
@@ -239,8 +238,13 @@ struct Database::Impl {
 auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
     if (options.pool_size < 1) return fail(ErrorKind::validation, "postgres::Options::pool_size must be at least 1");
-    if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
-        return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
+    for (const auto& [name, negative] :
+         {std::pair{"acquire_timeout", options.acquire_timeout.count() < 0},
+          std::pair{"connect_timeout", options.connect_timeout.count() < 0},
+          std::pair{"response_timeout", options.response_timeout.count() < 0},
+          std::pair{"statement_timeout", options.statement_timeout && options.statement_timeout->count() < 0}}) {
+        if (negative) return fail(ErrorKind::validation, "postgres::Options::{} must not be negative", name);
+    }
 
     // A string with neither `=` nor a URI scheme is a database name, as for libpq.
     if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
