@@ -1,7 +1,8 @@
 // Bounded waits on PostgreSQL, against the throwaway server ctest starts (EVENTCORE_PG_DIR): a
 // backend or a whole server that stops answering (SIGSTOP) never blocks a call past its deadline,
 // the outcome reported is true, and the store works again afterwards. Also the connection
-// defaults (keepalives, isolation, statement timeout) and the error classification.
+// defaults (keepalives, isolation, statement timeout), the error classification, and the pool's
+// handling of a connection given back mid-transaction.
 #include "support/bank.hpp"
 
 #include "postgres/connection.hpp"
@@ -531,6 +532,33 @@ TEST_CASE("a statement not yet sent when the deadline has passed is not sent", "
     CHECK(bank::balance(store, account(0)) == 100);
     REQUIRE(store.append(one_deposit(account(0), 5, std::nullopt))); // the connection is still good
     CHECK(bank::balance(store, account(0)) == 105);
+}
+
+TEST_CASE("a connection given back inside a transaction is not handed out as it is (postgres)",
+          "[postgres][bounds][pool]") {
+    // A transaction body that outlives the call's deadline: its COMMIT is never sent, and the
+    // connection goes back to the pool with the transaction open. The next user must not commit
+    // into it (nothing it writes would be seen, or kept).
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store(schema, {.pool_size = 1});
+    raw_sql(fmt::format("CREATE TABLE \"{}\".notes (note text)", schema));
+    auto r = [&] {
+        const eventcore::DeadlineScope bound(Clock::now() + 300ms);
+        return store.transaction([&](eventcore::SqlSession& s) -> eventcore::Result<void> {
+            if (auto w = s.execute(fmt::format("INSERT INTO \"{}\".notes VALUES ('abandoned')", schema)); !w)
+                return eventcore::fail(w.error());
+            std::this_thread::sleep_for(600ms);
+            return {};
+        });
+    }();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind() == ErrorKind::timeout);
+
+    REQUIRE(store.append(one_deposit(account(0), 5, std::nullopt)));
+    // Seen from another session: the commit is there, the abandoned transaction is not.
+    CHECK(raw_sql(fmt::format("SELECT count(*) FROM \"{}\".events", schema)) == "1\n");
+    CHECK(raw_sql(fmt::format("SELECT count(*) FROM \"{}\".notes", schema)) == "0\n");
 }
 
 TEST_CASE("SQLSTATE classification: 40003 is in doubt, 57014 timeout, 40001 transient", "[postgres][bounds]") {

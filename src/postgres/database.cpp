@@ -272,6 +272,8 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
             // A server restart closes idle connections; a client only notices when it reads.
             .still_open = [](Connection& c) { return c.still_open(); },
             .broken = [](const Connection& c) { return c.broken(); },
+            // Still inside a transaction (a path that failed to end it): closing rolls it back.
+            .idle = [](const Connection& c) { return c.idle(); },
             .timed_out =
                 [options] {
                     return Error(ErrorKind::timeout,
