@@ -1,8 +1,8 @@
 // Bounded waits on PostgreSQL, against the throwaway server ctest starts (EVENTCORE_PG_DIR): a
 // backend or a whole server that stops answering (SIGSTOP) never blocks a call past its deadline,
 // the outcome reported is true, and the store works again afterwards. Also the connection
-// defaults (keepalives, isolation, statement timeout), the error classification, and the pool's
-// handling of a connection given back mid-transaction.
+// defaults (keepalives, isolation, statement timeout), the error classification, the pool's
+// handling of a connection given back mid-transaction, and the listener hand-over.
 #include "support/bank.hpp"
 
 #include "postgres/connection.hpp"
@@ -25,10 +25,39 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <new>
 #include <random>
 #include <set>
 #include <sstream>
 #include <thread>
+
+// Allocation failure on demand, on one thread: the listener hand-over test makes a waiting reader
+// run out of memory. Everywhere else this is malloc and free.
+namespace {
+thread_local bool fail_allocations = false;
+
+auto allocate(std::size_t size) -> void* {
+    if (fail_allocations) throw std::bad_alloc();
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+
+/// Makes every allocation of this thread fail while it lives.
+class FailAllocations {
+public:
+    FailAllocations() noexcept { fail_allocations = true; }
+    FailAllocations(const FailAllocations&) = delete;
+    auto operator=(const FailAllocations&) -> FailAllocations& = delete;
+    ~FailAllocations() { fail_allocations = false; }
+};
+} // namespace
+
+auto operator new(std::size_t size) -> void* { return allocate(size); }
+auto operator new[](std::size_t size) -> void* { return allocate(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 using eventcore::ErrorKind;
 using eventcore::ExpectedVersion;
@@ -587,6 +616,47 @@ TEST_CASE("SQLSTATE classification: 40003 is in doubt, 57014 timeout, 40001 tran
     CHECK(r.error().code() == "40003");
 }
 
+TEST_CASE("a waiting reader that fails (out of memory) hands the listener on: another waiter wakes at a commit",
+          "[postgres][bounds][live]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store(schema);
+    open_accounts(store, 1, 100);
+    const auto start = store.head().value();
+
+    // Alone, this reader takes the listener, then fails on its first allocation.
+    bool threw = false;
+    {
+        const FailAllocations no_memory;
+        try {
+            (void)store.wait_for_events(start, 100ms);
+        } catch (const std::bad_alloc&) {
+            threw = true;
+        }
+    }
+    REQUIRE(threw);
+
+    // The next reader takes over the listener (it LISTENs), and wakes at the next commit long
+    // before its own timeout. Had the failed owner kept it, this one would wait on the owner's
+    // notifications, which never come, to its timeout.
+    auto waiter = std::async(std::launch::async, [&] { return store.wait_for_events(start, 40s); });
+    const auto listening = fmt::format("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"{}\"'", schema);
+    bool listens = false;
+    for (int i = 0; i < 300 && !listens; ++i) {
+        listens = raw_sql(listening) == "1\n";
+        if (!listens) std::this_thread::sleep_for(100ms);
+    }
+    CHECK(listens);
+    REQUIRE(store.append(one_deposit(account(0), 1, std::nullopt)));
+    REQUIRE(waiter.wait_for(30s) == std::future_status::ready);
+    auto head = waiter.get();
+    REQUIRE(head);
+    CHECK(*head > start);
+}
+
+// A fault run rather than a test (hidden: `[.fault]`): the whole server stopped with SIGSTOP,
+// again and again, while clients commit with deadlines; every outcome is checked against the
+// log afterwards. EVENTCORE_FREEZE_TRIES (10) and EVENTCORE_FREEZE_SECONDS (7) set its size.
 TEST_CASE("fault run: the whole server frozen (SIGSTOP) during commits with deadlines", "[.fault][postgres]") {
     const auto env = [](const char* name, int fallback) {
         const char* v = std::getenv(name);

@@ -558,6 +558,28 @@ auto Database::head() -> Result<GlobalPosition> {
     return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
 }
 
+namespace {
+
+/// The listener's ownership, given up (and the other waiters told) when the owner leaves.
+class ListenerOwnership {
+public:
+    explicit ListenerOwnership(Database::Impl& impl) noexcept : impl_(impl) {}
+    ListenerOwnership(const ListenerOwnership&) = delete;
+    auto operator=(const ListenerOwnership&) -> ListenerOwnership& = delete;
+    ~ListenerOwnership() {
+        {
+            const std::lock_guard lock(impl_.listen_mutex);
+            impl_.listener_owned = false;
+        }
+        impl_.notified.notify_all();
+    }
+
+private:
+    Database::Impl& impl_;
+};
+
+} // namespace
+
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
     auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -581,25 +603,17 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
             return head();
         }
     }
-    // Nobody listens: this reader does, until it returns.
+    // Nobody listens: this reader does, until it returns, however it leaves (an exception too:
+    // the others would otherwise wait for an owner that is gone, each until its own timeout).
     impl.listener_owned = true;
     lock.unlock();
-    const auto release = [&] {
-        const std::lock_guard relock(impl.listen_mutex);
-        impl.listener_owned = false;
-        impl.notified.notify_all();
-    };
+    const ListenerOwnership owned(impl);
     if (!impl.listener || impl.listener->broken()) {
         impl.listener.reset();
         auto c = impl.connect();
-        if (!c) {
-            release();
-            return fail(std::move(c).error());
-        }
-        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r) {
-            release();
+        if (!c) return fail(std::move(c).error());
+        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r)
             return fail(std::move(r).error());
-        }
         impl.listener = std::move(*c);
     }
     for (;;) {
@@ -607,14 +621,10 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
         // may be older than the look (or for a commit before `after`): look again after each.
         auto h = head();
         const auto left = time_left();
-        if (!h || *h > after || left.count() <= 0) {
-            release();
-            return h;
-        }
+        if (!h || *h > after || left.count() <= 0) return h;
         auto woken = impl.listener->wait_for_notification(left);
         if (!woken) {
             impl.listener.reset();
-            release();
             return fail(std::move(woken).error());
         }
         if (*woken) {
