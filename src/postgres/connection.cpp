@@ -195,6 +195,10 @@ auto poll_until(int fd, short events, std::optional<std::chrono::steady_clock::t
             if (left <= 0) return 0;
             wait_ms = static_cast<int>(std::min<std::int64_t>(left, std::numeric_limits<int>::max()));
         }
+        if (fd < 0) {
+            errno = EBADF;
+            return -1;
+        }
         pollfd p{fd, events, 0};
         const int ready = ::poll(&p, 1, wait_ms);
         if (ready > 0) return 1;
@@ -352,10 +356,17 @@ auto Connection::bound() const -> Bound {
     return b;
 }
 
-auto Connection::await_socket(short events, const Bound& b) -> Result<bool> {
-    const int ready = poll_until(PQsocket(conn_), events, b.at);
-    if (ready < 0) return fail(ErrorKind::store_unavailable, "polling the connection: {}", std::strerror(errno));
-    return ready == 1;
+auto Connection::await_socket(short events, const Bound& b) -> int { return poll_until(PQsocket(conn_), events, b.at); }
+
+auto Connection::unpollable(Phase phase, std::string_view doing) -> Error {
+    const int error = errno;
+    abandoned_ = true;
+    const ErrorKind kind = classify("", true, phase);
+    return Error(kind, fmt::format("{} ({}): waiting on the connection failed: {}{}", doing, target_,
+                                   std::strerror(error),
+                                   kind == ErrorKind::in_doubt ? "; the commit was sent and may or may not have landed"
+                                                               : ""))
+        .with_code("08006");
 }
 
 auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) -> Error {
@@ -384,8 +395,8 @@ auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phas
     const auto doing = [&] { return described(doing_text, statement); };
     if (abandoned_)
         return fail(Error(ErrorKind::store_unavailable,
-                          fmt::format("{} ({}): the connection was closed when an earlier statement got no answer in "
-                                      "time",
+                          fmt::format("{} ({}): the connection was given up by an earlier statement (no answer in "
+                                      "time, or a failure); nothing was sent",
                                       doing(), target_))
                         .with_code("08003"));
     const Bound b = bound();
@@ -401,21 +412,22 @@ auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phas
         const int flushed = PQflush(conn_);
         if (flushed == 0) break;
         if (flushed < 0) return fail(failure(nullptr, phase, doing()));
-        auto ready = await_socket(POLLIN | POLLOUT, b);
-        if (!ready) return fail(failure(nullptr, phase, doing()));
-        if (!*ready) return fail(gave_up(phase, doing(), b));
+        const int ready = await_socket(POLLIN | POLLOUT, b);
+        if (ready < 0) return fail(unpollable(phase, doing()));
+        if (ready == 0) return fail(gave_up(phase, doing(), b));
         if (PQconsumeInput(conn_) == 0) return fail(failure(nullptr, phase, doing()));
     }
     OwnedResult kept;
     for (;;) {
         while (PQisBusy(conn_) == 1) {
-            auto ready = await_socket(POLLIN, b);
-            if (!ready || (*ready && PQconsumeInput(conn_) == 0)) {
+            const int ready = await_socket(POLLIN, b);
+            if (ready < 0) return fail(unpollable(phase, doing()));
+            if (ready == 0) return fail(gave_up(phase, doing(), b));
+            if (PQconsumeInput(conn_) == 0) {
                 // The server's own error, if it sent one before closing, says more.
                 if (kept != nullptr && PQresultStatus(kept.get()) == PGRES_FATAL_ERROR) return kept;
                 return fail(failure(nullptr, phase, doing()));
             }
-            if (!*ready) return fail(gave_up(phase, doing(), b));
         }
         OwnedResult next(PQgetResult(conn_));
         if (next == nullptr) break;

@@ -247,8 +247,11 @@ private:
         bool by_deadline = false;
     };
     [[nodiscard]] auto bound() const -> Bound;
-    /// Polls the socket for `events` until `bound`; whether it became ready (false: the bound passed).
-    [[nodiscard]] auto await_socket(short events, const Bound& bound) -> Result<bool>;
+    /// Polls the socket for `events` until `bound`: 1 ready, 0 the bound passed, -1 failed (errno).
+    [[nodiscard]] auto await_socket(short events, const Bound& bound) -> int;
+    /// The error for a socket that cannot be polled (after `await_socket` failed); the connection
+    /// is unusable afterwards.
+    auto unpollable(Phase phase, std::string_view doing) -> Error;
     /// The error for a round trip given up at its bound; the connection is unusable afterwards.
     auto gave_up(Phase phase, std::string_view doing, const Bound& bound) -> Error;
     /// One round trip: `send` queues the request (a `PQsend*` call), then the answer is awaited

@@ -351,7 +351,14 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
                 return fail(std::move(r).error());
             }
         }
-        if (auto r = (*c)->run("COMMIT", "committing the migration"); !r) return fail(std::move(r).error());
+        if (auto r = (*c)->run("COMMIT", "committing the migration"); !r) {
+            auto error = std::move(r).error();
+            if (!(*c)->broken()) return fail(std::move(error));
+            // Sent, and no answer: it may have been applied. Opening again finds out.
+            return fail(Error(ErrorKind::in_doubt, error.message() + "; the migration may or may not have been "
+                                                                     "committed: open the store again")
+                            .with_code(error.code()));
+        }
     }
     return db;
 }
