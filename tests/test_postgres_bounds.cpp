@@ -52,12 +52,30 @@ public:
 };
 } // namespace
 
+// Every form that pairs with the plain `operator delete`, so that no allocation made by another
+// allocator (a sanitizer's) is freed by this one. The aligned forms are left to the library.
 auto operator new(std::size_t size) -> void* { return allocate(size); }
 auto operator new[](std::size_t size) -> void* { return allocate(size); }
+auto operator new(std::size_t size, const std::nothrow_t&) noexcept -> void* {
+    try {
+        return allocate(size);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+auto operator new[](std::size_t size, const std::nothrow_t&) noexcept -> void* {
+    try {
+        return allocate(size);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using eventcore::ErrorKind;
 using eventcore::ExpectedVersion;
