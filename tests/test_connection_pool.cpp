@@ -1,17 +1,25 @@
 // The connection pool of the SQL stores, on stand-in connections: capacity, first come first
-// served, the wait limit, broken and closed connections, and a failed connect.
+// served, the wait limit and the call's deadline, broken and closed connections, connections
+// given back inside a transaction, and a failed or throwing connect. Then once with real SQLite
+// connections.
 
 #include "common/connection_pool.hpp"
+#include "sqlite/connection.hpp"
+#include "support/process.hpp"
 
+#include <eventcore/deadline.hpp>
 #include <eventcore/error.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -23,6 +31,7 @@ struct FakeConnection {
     int id = 0;
     bool broken = false;
     bool closed = false;
+    bool in_transaction = false;
 };
 
 using Pool = eventcore::detail::ConnectionPool<FakeConnection>;
@@ -30,16 +39,19 @@ using Pool = eventcore::detail::ConnectionPool<FakeConnection>;
 struct Counters {
     std::atomic<int> opened{0};
     std::atomic<bool> refuse{false};
+    std::atomic<bool> throw_next{false};
 };
 
 auto hooks(Counters& counters) -> Pool::Hooks {
     return Pool::Hooks{
         .connect = [&counters]() -> eventcore::Result<std::unique_ptr<FakeConnection>> {
+            if (counters.throw_next.exchange(false)) throw std::bad_alloc();
             if (counters.refuse) return eventcore::fail(eventcore::ErrorKind::store_unavailable, "refused");
-            return std::make_unique<FakeConnection>(FakeConnection{++counters.opened});
+            return std::make_unique<FakeConnection>(FakeConnection{.id = ++counters.opened});
         },
         .still_open = [](FakeConnection& c) { return !c.closed; },
         .broken = [](const FakeConnection& c) { return c.broken; },
+        .idle = [](const FakeConnection& c) { return !c.in_transaction; },
         .timed_out = [] { return eventcore::Error(eventcore::ErrorKind::timeout, "no connection became free"); },
     };
 }
@@ -148,4 +160,115 @@ TEST_CASE("a failed connect reports its error and lets a waiter open a connectio
     auto ok = pool.acquire(); // the failed attempt gave its place back
     REQUIRE(ok);
     CHECK(counters.opened == 1);
+}
+
+TEST_CASE("a connection given back inside a transaction is dropped, never handed out again", "[pool]") {
+    Counters counters;
+    Pool pool(1, 50ms, hooks(counters));
+    {
+        auto a = pool.acquire();
+        REQUIRE(a);
+        (*a)->in_transaction = true; // a path that failed to end its transaction
+    }
+    auto next = pool.acquire();
+    REQUIRE(next);
+    CHECK((*next)->id == 2);
+    CHECK_FALSE((*next)->in_transaction);
+    { auto back = std::move(*next); } // an idle one is kept
+    auto again = pool.acquire();
+    REQUIRE(again);
+    CHECK((*again)->id == 2);
+}
+
+TEST_CASE("a connection given back inside a transaction goes to no waiter, who gets a fresh one", "[pool]") {
+    Counters counters;
+    Pool pool(1, 5s, hooks(counters));
+    auto held = pool.acquire();
+    REQUIRE(held);
+    auto waiter = std::async(std::launch::async, [&] {
+        auto lease = pool.acquire();
+        REQUIRE(lease);
+        return std::pair{(*lease)->id, (*lease)->in_transaction};
+    });
+    while (pool.waiting() < 1) std::this_thread::yield();
+    (*held)->in_transaction = true;
+    { auto released = std::move(*held); }
+    const auto [id, in_transaction] = waiter.get();
+    CHECK(id == 2);
+    CHECK_FALSE(in_transaction);
+}
+
+TEST_CASE("a connect that throws gives its slot back: the pool still reaches its capacity", "[pool]") {
+    Counters counters;
+    Pool pool(2, 50ms, hooks(counters));
+    counters.throw_next = true;
+    REQUIRE_THROWS_AS(pool.acquire(), std::bad_alloc);
+    auto a = pool.acquire();
+    auto b = pool.acquire(); // both slots are there: no wait, no timeout
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(counters.opened == 2);
+}
+
+TEST_CASE("a throwing connect of a served waiter gives its slot to the next waiter", "[pool]") {
+    Counters counters;
+    Pool pool(1, 5s, hooks(counters));
+    auto held = pool.acquire();
+    REQUIRE(held);
+    auto first = std::async(std::launch::async, [&] { return pool.acquire(); });
+    while (pool.waiting() < 1) std::this_thread::yield();
+    auto second = std::async(std::launch::async, [&] { return pool.acquire().has_value(); });
+    while (pool.waiting() < 2) std::this_thread::yield();
+    (*held)->broken = true; // dropped: the first waiter may open one, and its connect throws
+    counters.throw_next = true;
+    { auto released = std::move(*held); }
+    REQUIRE_THROWS_AS(first.get(), std::bad_alloc);
+    CHECK(second.get());
+}
+
+TEST_CASE("a caller waits for a connection no longer than its deadline", "[pool]") {
+    Counters counters;
+    Pool pool(1, 60s, hooks(counters));
+    auto held = pool.acquire();
+    REQUIRE(held);
+    const eventcore::DeadlineScope bound(std::chrono::steady_clock::now() + 50ms);
+    auto r = pool.acquire();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind() == eventcore::ErrorKind::timeout);
+    CHECK_THAT(r.error().message(), Catch::Contains("deadline"));
+}
+
+TEST_CASE("an SQLite connection given back inside a transaction is closed, which rolls it back", "[pool][sqlite]") {
+    using eventcore::sqlite::detail::Connection;
+    testing_support::TempDir dir;
+    const auto path = dir.file("pool.db");
+    eventcore::detail::ConnectionPool<Connection> pool(
+        2, 1s,
+        {.connect = [&] { return Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); },
+         // As the SQLite store's hook.
+         .idle = [](const Connection& c) { return sqlite3_get_autocommit(c.handle()) != 0; },
+         .timed_out = [] { return eventcore::Error(eventcore::ErrorKind::timeout, "no connection became free"); }});
+    {
+        auto c = pool.acquire();
+        REQUIRE(c);
+        REQUIRE((*c)->exec("CREATE TABLE notes (note TEXT)", "creating a table"));
+    }
+    {
+        auto c = pool.acquire();
+        REQUIRE(c);
+        REQUIRE((*c)->exec("BEGIN IMMEDIATE", "starting a transaction"));
+        REQUIRE((*c)->exec("INSERT INTO notes VALUES ('abandoned')", "writing"));
+        // given back with the write transaction open
+    }
+    auto next = pool.acquire();
+    REQUIRE(next);
+    CHECK(sqlite3_get_autocommit((*next)->handle()) != 0);
+    // The write lock went with the closed connection, and so did the insert.
+    REQUIRE((*next)->exec("BEGIN IMMEDIATE", "starting a transaction"));
+    sqlite3_stmt* count = nullptr;
+    REQUIRE(sqlite3_prepare_v2((*next)->handle(), "SELECT count(*) FROM notes", -1, &count, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(count) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(count, 0) == 0);
+    sqlite3_finalize(count);
+    REQUIRE((*next)->exec("COMMIT", "committing"));
 }

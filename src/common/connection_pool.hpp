@@ -1,9 +1,13 @@
 #pragma once
 // The connection pool of the SQL stores: at most `capacity` connections, handed out first come,
-// first served, with a time limit on the wait. A connection goes back to the pool when its lease
-// ends; one the store says is broken is dropped, and so are the idle ones (whatever broke one,
-// a server restart for instance, broke them too), so that the next user connects afresh.
+// first served, with a time limit on the wait (and the call's deadline, if it is earlier). A
+// connection goes back to the pool when its lease ends; one the store says is broken is dropped,
+// and so are the idle ones (whatever broke one, a server restart for instance, broke them too),
+// so that the next user connects afresh. One that comes back inside a transaction is dropped
+// too (closing it rolls the transaction back): the next user would otherwise run in it.
 
+#include <eventcore/deadline.hpp>
+#include <eventcore/error.hpp>
 #include <eventcore/result.hpp>
 
 #include <chrono>
@@ -29,6 +33,9 @@ public:
         std::function<bool(Connection&)> still_open = [](Connection&) { return true; };
         /// Whether a connection coming back is broken.
         std::function<bool(const Connection&)> broken = [](const Connection&) { return false; };
+        /// Whether a connection coming back is outside any transaction (PostgreSQL:
+        /// `PQtransactionStatus`; SQLite: `sqlite3_get_autocommit`).
+        std::function<bool(const Connection&)> idle = [](const Connection&) { return true; };
         /// The error for a caller who waited `timeout` in vain.
         std::function<Error()> timed_out;
     };
@@ -64,7 +71,7 @@ public:
     }
 
     /// An idle connection, a new one, or, at capacity, the first one given back, if that comes
-    /// within the timeout.
+    /// within the timeout and before the thread's deadline (`current_deadline()`).
     auto acquire() -> Result<Lease> {
         std::unique_lock lock(mutex_);
         drop_closed_idle();
@@ -78,21 +85,35 @@ public:
         } else {
             Waiter me;
             waiters_.push_back(&me);
+            auto until = std::chrono::steady_clock::now() + timeout_;
+            const auto deadline = current_deadline();
+            const bool by_deadline = deadline && *deadline < until;
+            if (by_deadline) until = *deadline;
             const bool served =
-                available_.wait_for(lock, timeout_, [&] { return me.handed != nullptr || me.may_open; });
+                available_.wait_until(lock, until, [&] { return me.handed != nullptr || me.may_open; });
             if (!served) {
                 std::erase(waiters_, &me);
+                if (by_deadline)
+                    return fail(
+                        Error(ErrorKind::timeout, "the call's deadline passed while it waited for a free connection"));
                 return fail(hooks_.timed_out());
             }
             if (me.handed) return Lease(*this, std::move(me.handed));
             // else serve_next counted the connection this caller may open
         }
         lock.unlock();
-        auto c = hooks_.connect();
+        // The slot counted for this connection is given back however opening it fails, a
+        // throwing `connect` (std::bad_alloc, say) included: else the pool would shrink for good.
+        Result<std::unique_ptr<Connection>> c = [&] {
+            try {
+                return hooks_.connect();
+            } catch (...) {
+                release_slot();
+                throw;
+            }
+        }();
         if (!c) {
-            lock.lock();
-            --open_;
-            serve_next();
+            release_slot();
             return fail(std::move(c).error());
         }
         return Lease(*this, std::move(*c));
@@ -111,14 +132,33 @@ private:
         bool may_open = false;
     };
 
-    void give_back(std::unique_ptr<Connection> c) {
+    /// Takes a connection back (from a lease's destructor: it must not throw). Connections it
+    /// drops are closed after the lock is released.
+    void give_back(std::unique_ptr<Connection> c) noexcept {
+        const bool broken = hooks_.broken(*c);
+        const bool reusable = !broken && hooks_.idle(*c);
+        std::vector<std::unique_ptr<Connection>> dropped;
         std::lock_guard lock(mutex_);
-        if (hooks_.broken(*c)) {
+        if (broken) {
             open_ -= 1 + idle_.size();
-            idle_.clear();
+            dropped.swap(idle_);
+        } else if (reusable) {
+            try {
+                idle_.push_back(std::move(c)); // on failure `c` is left as it was
+            } catch (...) {
+                --open_;
+            }
         } else {
-            idle_.push_back(std::move(c));
+            --open_; // inside a transaction: closed below, which rolls it back
         }
+        serve_next();
+        // `dropped` and `c` are closed after the lock (declared last) is released.
+    }
+
+    /// Gives back the slot counted for a connection that could not be opened.
+    void release_slot() noexcept {
+        std::lock_guard lock(mutex_);
+        --open_;
         serve_next();
     }
 

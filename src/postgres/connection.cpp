@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include <eventcore/deadline.hpp>
+
 #include <fmt/format.h>
 
 #include <poll.h>
@@ -9,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <span>
 
 namespace eventcore::postgres::detail {
@@ -151,11 +154,149 @@ auto ResultSet::jsonb(int row, int col) const -> std::string_view {
     return b.empty() ? b : b.substr(1);
 }
 
+auto classify(std::string_view sqlstate, bool connection_lost, Phase phase) -> ErrorKind {
+    // Serialization failure, deadlock: the server rolled back, nothing was changed.
+    if (sqlstate == "40001" || sqlstate == "40P01") return ErrorKind::transient;
+    // statement_completion_unknown: the server itself cannot say whether it completed.
+    if (sqlstate == "40003") return ErrorKind::in_doubt;
+    // query_canceled (statement_timeout, a cancel request): the statement was rolled back.
+    if (sqlstate == "57014") return ErrorKind::timeout;
+    if (connection_lost || is_connection_state(sqlstate))
+        return phase == Phase::commit ? ErrorKind::in_doubt : ErrorKind::store_unavailable;
+    return ErrorKind::storage;
+}
+
+namespace {
+
+// Idle 30 s before the first probe, then one every 10 s, 3 unanswered end it: a dead peer is
+// found within about a minute. Data unacknowledged for 30 s ends the connection too.
+constexpr std::array<std::pair<const char*, const char*>, 5> connection_defaults{{
+    {"keepalives", "1"},
+    {"keepalives_idle", "30"},
+    {"keepalives_interval", "10"},
+    {"keepalives_count", "3"},
+    {"tcp_user_timeout", "30000"},
+}};
+
+struct FinishConnection {
+    void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+
+auto ceil_ms(std::chrono::steady_clock::duration d) -> std::int64_t {
+    return std::chrono::ceil<std::chrono::milliseconds>(d).count();
+}
+
+/// Polls `fd` for `events` until `until` (forever without one): 1 ready, 0 the time passed, -1 an error.
+auto poll_until(int fd, short events, std::optional<std::chrono::steady_clock::time_point> until) -> int {
+    for (;;) {
+        int wait_ms = -1;
+        if (until) {
+            const auto left = ceil_ms(*until - std::chrono::steady_clock::now());
+            if (left <= 0) return 0;
+            wait_ms = static_cast<int>(std::min<std::int64_t>(left, std::numeric_limits<int>::max()));
+        }
+        if (fd < 0) {
+            errno = EBADF;
+            return -1;
+        }
+        pollfd p{fd, events, 0};
+        const int ready = ::poll(&p, 1, wait_ms);
+        if (ready > 0) return 1;
+        if (ready < 0 && errno != EINTR) return -1;
+    }
+}
+
+/// The connect timeout libpq would apply to `conn` (0: none): its rule is at least 2 s.
+auto effective_connect_timeout(PGconn* conn) -> std::chrono::seconds {
+    std::int64_t seconds = 0;
+    if (PQconninfoOption* options = PQconninfo(conn)) {
+        for (const auto* o = options; o->keyword != nullptr; ++o) {
+            if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr)
+                seconds = std::strtoll(o->val, nullptr, 10);
+        }
+        PQconninfoFree(options);
+    }
+    return std::chrono::seconds{seconds <= 0 ? 0 : std::max<std::int64_t>(seconds, 2)};
+}
+
+} // namespace
+
+auto default_connection_parameters() -> std::span<const std::pair<const char*, const char*>> {
+    return connection_defaults;
+}
+
+auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>> {
+    // The caller's settings (the expanded `dbname`) come after ours, and win.
+    const std::string timeout = std::to_string(settings.connect_timeout.count());
+    std::vector<const char*> keys{"connect_timeout", "fallback_application_name"};
+    std::vector<const char*> values{timeout.c_str(), "eventcore"};
+    for (const auto& [key, value] : connection_defaults) {
+        keys.push_back(key);
+        values.push_back(value);
+    }
+    keys.insert(keys.end(), {"dbname", nullptr});
+    values.insert(values.end(), {settings.conninfo.c_str(), nullptr});
+
+    PGconn* made = nullptr;
+    if (const auto deadline = current_deadline()) {
+        // Asynchronously, to stop at the deadline. The connect timeout then bounds the whole
+        // attempt (libpq's blocking connect applies it to each host in turn).
+        std::unique_ptr<PGconn, FinishConnection> conn(PQconnectStartParams(keys.data(), values.data(), 1));
+        if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_BAD) {
+            auto until = *deadline;
+            bool by_deadline = true;
+            if (const auto limit = effective_connect_timeout(conn.get()); limit.count() > 0) {
+                if (const auto end = std::chrono::steady_clock::now() + limit; end < until) {
+                    until = end;
+                    by_deadline = false;
+                }
+            }
+            for (auto state = PGRES_POLLING_WRITING; state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED;) {
+                const int ready = poll_until(PQsocket(conn.get()),
+                                             static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), until);
+                if (ready == 0) {
+                    if (by_deadline)
+                        return fail(Error(ErrorKind::timeout,
+                                          fmt::format("connecting to PostgreSQL ({}): the call's deadline passed "
+                                                      "before the server answered",
+                                                      settings.target))
+                                        .with_code("08001"));
+                    return fail(Error(ErrorKind::store_unavailable,
+                                      fmt::format("connecting to PostgreSQL ({}): no answer within the connect "
+                                                  "timeout",
+                                                  settings.target))
+                                    .with_code("08001"));
+                }
+                state = ready < 0 ? PGRES_POLLING_FAILED : PQconnectPoll(conn.get());
+            }
+        }
+        made = conn.release();
+    } else {
+        made = PQconnectdbParams(keys.data(), values.data(), 1);
+    }
+    auto c = Connection::adopt(made, settings.target);
+    if (!c) return c;
+    auto& connection = **c;
+    connection.prepare(settings.prepare_statements);
+    connection.response_timeout(settings.response_timeout);
+    // Non-blocking, so that neither sending nor closing ever waits for a server that stopped
+    // reading: each round trip waits on the socket within its bound instead.
+    if (PQsetnonblocking(connection.conn_, 1) != 0)
+        return fail(Error(ErrorKind::store_unavailable,
+                          fmt::format("connecting to PostgreSQL ({}): {}", settings.target,
+                                      one_line(PQerrorMessage(connection.conn_))))
+                        .with_code("08006"));
+    std::string setup = "SET default_transaction_isolation = 'read committed'";
+    if (settings.statement_timeout) setup += fmt::format("; SET statement_timeout = {}", settings.statement_timeout->count());
+    if (auto r = connection.run(setup, "setting up a connection"); !r) return fail(std::move(r).error());
+    return c;
+}
+
 auto Connection::adopt(PGconn* conn, const std::string& target) -> Result<std::unique_ptr<Connection>> {
     if (conn == nullptr) return fail(ErrorKind::store_unavailable, "connecting to PostgreSQL ({}): out of memory", target);
+    std::unique_ptr<PGconn, FinishConnection> owned(conn); // closed if anything below throws
     if (PQstatus(conn) != CONNECTION_OK) {
         const std::string message = one_line(PQerrorMessage(conn));
-        PQfinish(conn);
         // libpq's connection errors name the host and the user, never the password.
         const bool refused_credentials =
             message.find("password authentication failed") != std::string::npos ||
@@ -167,7 +308,20 @@ auto Connection::adopt(PGconn* conn, const std::string& target) -> Result<std::u
     // "terminating connection") would otherwise go to standard error. Failures reach the caller
     // through results.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-    return std::unique_ptr<Connection>(new Connection(conn, target));
+    std::unique_ptr<Connection> c(new Connection(nullptr, target));
+    c->conn_ = owned.release();
+    return c;
+}
+
+auto Connection::setting(std::string_view keyword) const -> std::string {
+    std::string value;
+    if (PQconninfoOption* options = PQconninfo(conn_)) {
+        for (const auto* o = options; o->keyword != nullptr; ++o) {
+            if (keyword == o->keyword && o->val != nullptr) value = o->val;
+        }
+        PQconninfoFree(options);
+    }
+    return value;
 }
 
 auto Connection::failure(PGresult* result, Phase phase, std::string_view doing) const -> Error {
@@ -176,28 +330,132 @@ auto Connection::failure(PGresult* result, Phase phase, std::string_view doing) 
     const std::string message =
         one_line(result != nullptr && *PQresultErrorMessage(result) != '\0' ? PQresultErrorMessage(result)
                                                                              : PQerrorMessage(conn_));
-    ErrorKind kind = ErrorKind::storage;
-    if (sqlstate == "40001" || sqlstate == "40P01") {
-        kind = ErrorKind::transient; // serialization failure, deadlock: nothing was changed
-    } else if (broken() || is_connection_state(sqlstate)) {
-        kind = phase == Phase::commit ? ErrorKind::in_doubt : ErrorKind::store_unavailable;
-    }
+    const ErrorKind kind = classify(sqlstate, broken(), phase);
     std::string text = fmt::format("{} ({}): {}", doing, target_, message);
-    if (kind == ErrorKind::in_doubt)
-        text += "; the connection was lost after the commit was sent: it may or may not have landed";
+    if (kind == ErrorKind::in_doubt) {
+        text += sqlstate == "40003"
+                    ? "; the server could not tell whether the statement completed: it may or may not have landed"
+                    : "; the connection was lost after the commit was sent: it may or may not have landed";
+    } else if (kind == ErrorKind::timeout) {
+        text += "; the server cancelled the statement (statement_timeout, or a cancel request), which rolled it back";
+    }
     return Error(kind, std::move(text)).with_code(sqlstate.empty() ? "08006" : sqlstate);
+}
+
+auto Connection::described(std::string_view doing, std::string_view statement) -> std::string {
+    return doing.empty() ? fmt::format("running `{}`", statement) : std::string(doing);
+}
+
+auto Connection::bound() const -> Bound {
+    Bound b;
+    if (response_timeout_.count() > 0) b.at = std::chrono::steady_clock::now() + response_timeout_;
+    if (const auto deadline = current_deadline(); deadline && (!b.at || *deadline <= *b.at)) {
+        b.at = *deadline;
+        b.by_deadline = true;
+    }
+    return b;
+}
+
+auto Connection::await_socket(short events, const Bound& b) -> int { return poll_until(PQsocket(conn_), events, b.at); }
+
+auto Connection::unpollable(Phase phase, std::string_view doing) -> Error {
+    const int error = errno;
+    abandoned_ = true;
+    const ErrorKind kind = classify("", true, phase);
+    return Error(kind, fmt::format("{} ({}): waiting on the connection failed: {}{}", doing, target_,
+                                   std::strerror(error),
+                                   kind == ErrorKind::in_doubt ? "; the commit was sent and may or may not have landed"
+                                                               : ""))
+        .with_code("08006");
+}
+
+auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) -> Error {
+    // Its answer may still come: nothing else may be sent on it, and the pool drops it.
+    abandoned_ = true;
+    const std::string why = b.by_deadline ? std::string("the call's deadline passed")
+                                          : fmt::format("the server did not answer within {} ms "
+                                                        "(postgres::Options::response_timeout)",
+                                                        response_timeout_.count());
+    if (phase == Phase::commit) {
+        return Error(ErrorKind::in_doubt,
+                     fmt::format("{} ({}): {} while waiting for the server; the commit was sent and may or may not "
+                                 "have landed (the connection was closed)",
+                                 doing, target_, why))
+            .with_code("EVENTCORE_NO_ANSWER");
+    }
+    return Error(ErrorKind::timeout,
+                 fmt::format("{} ({}): {} while waiting for the server; gave up and closed the connection", doing,
+                             target_, why))
+        .with_code("EVENTCORE_NO_ANSWER");
+}
+
+auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing_text,
+                          std::string_view statement) -> Result<OwnedResult> {
+    // Without a description, the statement describes itself: formatted only on failure.
+    const auto doing = [&] { return described(doing_text, statement); };
+    if (abandoned_)
+        return fail(Error(ErrorKind::store_unavailable,
+                          fmt::format("{} ({}): the connection was given up by an earlier statement (no answer in "
+                                      "time, or a failure); nothing was sent",
+                                      doing(), target_))
+                        .with_code("08003"));
+    const Bound b = bound();
+    if (b.by_deadline && std::chrono::steady_clock::now() >= *b.at)
+        return fail(Error(ErrorKind::timeout,
+                          fmt::format("{} ({}): the call's deadline passed before the statement was sent; nothing "
+                                      "was sent",
+                                      doing(), target_)));
+    if (send() == 0) return fail(failure(nullptr, phase, doing()));
+    // Non-blocking: what does not fit in the socket now is sent as the server reads. Input is
+    // read meanwhile, for a server may not read more until its answer is taken.
+    for (;;) {
+        const int flushed = PQflush(conn_);
+        if (flushed == 0) break;
+        if (flushed < 0) return fail(failure(nullptr, phase, doing()));
+        const int ready = await_socket(POLLIN | POLLOUT, b);
+        if (ready < 0) return fail(unpollable(phase, doing()));
+        if (ready == 0) return fail(gave_up(phase, doing(), b));
+        if (PQconsumeInput(conn_) == 0) return fail(failure(nullptr, phase, doing()));
+    }
+    OwnedResult kept;
+    for (;;) {
+        while (PQisBusy(conn_) == 1) {
+            const int ready = await_socket(POLLIN, b);
+            if (ready < 0) return fail(unpollable(phase, doing()));
+            if (ready == 0) return fail(gave_up(phase, doing(), b));
+            if (PQconsumeInput(conn_) == 0) {
+                // The server's own error, if it sent one before closing, says more.
+                if (kept != nullptr && PQresultStatus(kept.get()) == PGRES_FATAL_ERROR) return kept;
+                return fail(failure(nullptr, phase, doing()));
+            }
+        }
+        OwnedResult next(PQgetResult(conn_));
+        if (next == nullptr) break;
+        const auto status = PQresultStatus(next.get());
+        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+            abandoned_ = true; // the connection is inside COPY, which nothing here ends
+            return fail(Error(ErrorKind::storage, fmt::format("{} ({}): COPY is not supported here; the connection "
+                                                              "was closed",
+                                                              doing(), target_)));
+        }
+        // The first error says what failed; later results (of a failed batch) add nothing.
+        if (kept == nullptr || PQresultStatus(kept.get()) != PGRES_FATAL_ERROR) kept = std::move(next);
+    }
+    if (kept == nullptr) return fail(failure(nullptr, phase, doing()));
+    return kept;
 }
 
 auto Connection::query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet> {
     params.seal();
-    PGresult* result = PQexecParams(conn_, sql, params.count(), params.types(), params.values(), params.lengths(),
-                                    params.formats(), 1);
-    if (result == nullptr || PQresultStatus(result) != PGRES_TUPLES_OK) {
-        auto error = failure(result, phase, doing);
-        PQclear(result);
-        return fail(std::move(error));
-    }
-    return ResultSet(result);
+    auto result = exchange(
+        [&] {
+            return PQsendQueryParams(conn_, sql, params.count(), params.types(), params.values(), params.lengths(),
+                                     params.formats(), 1);
+        },
+        phase, doing);
+    if (!result) return fail(std::move(result).error());
+    if (PQresultStatus(result->get()) != PGRES_TUPLES_OK) return fail(failure(result->get(), phase, doing));
+    return ResultSet(std::move(*result));
 }
 
 namespace {
@@ -221,37 +479,37 @@ auto Connection::query(Prepared which, const std::string& sql, Params& params, P
     };
     for (int attempt = 0;; ++attempt) {
         if (!types) {
-            PGresult* made = PQprepare(conn_, name, sql.c_str(), params.count(), params.types());
-            if (made != nullptr && PQresultStatus(made) != PGRES_COMMAND_OK && attempt == 0 &&
-                sqlstate_of(made) == "42P05" && !transaction_failed()) {
-                // The name is taken on this connection (prepared by someone else): replace it.
-                PQclear(made);
-                if (auto dropped = run(fmt::format("DEALLOCATE {}", name), doing); !dropped)
-                    return fail(std::move(dropped).error());
-                continue;
+            // Nothing is run yet: a lost connection here is never "in doubt".
+            auto made = exchange(
+                [&] { return PQsendPrepare(conn_, name, sql.c_str(), params.count(), params.types()); }, Phase::read,
+                doing);
+            if (!made) return fail(std::move(made).error());
+            if (PQresultStatus(made->get()) != PGRES_COMMAND_OK) {
+                if (attempt == 0 && sqlstate_of(made->get()) == "42P05" && !transaction_failed()) {
+                    // The name is taken on this connection (prepared by someone else): replace it.
+                    if (auto dropped = run(fmt::format("DEALLOCATE {}", name), doing); !dropped)
+                        return fail(std::move(dropped).error());
+                    continue;
+                }
+                return fail(failure(made->get(), Phase::read, doing));
             }
-            if (made == nullptr || PQresultStatus(made) != PGRES_COMMAND_OK) {
-                // Nothing was run yet: a lost connection here is never "in doubt".
-                auto error = failure(made, Phase::read, doing);
-                PQclear(made);
-                return fail(std::move(error));
-            }
-            PQclear(made);
             types.emplace(given.begin(), given.end());
         }
-        PGresult* result =
-            PQexecPrepared(conn_, name, params.count(), params.values(), params.lengths(), params.formats(), 1);
-        if (result != nullptr && PQresultStatus(result) == PGRES_TUPLES_OK) return ResultSet(result);
-        if (attempt == 0 && sqlstate_of(result) == "26000" && !transaction_failed()) {
+        auto result = exchange(
+            [&] {
+                return PQsendQueryPrepared(conn_, name, params.count(), params.values(), params.lengths(),
+                                           params.formats(), 1);
+            },
+            phase, doing);
+        if (!result) return fail(std::move(result).error());
+        if (PQresultStatus(result->get()) == PGRES_TUPLES_OK) return ResultSet(std::move(*result));
+        if (attempt == 0 && sqlstate_of(result->get()) == "26000" && !transaction_failed()) {
             // Someone ran DEALLOCATE (or DISCARD ALL) on this connection: prepare it again. The
             // others may still exist; each is prepared again when it meets the same error.
-            PQclear(result);
             types.reset();
             continue;
         }
-        auto error = failure(result, phase, doing);
-        PQclear(result);
-        return fail(std::move(error));
+        return fail(failure(result->get(), phase, doing));
     }
 }
 
@@ -263,27 +521,24 @@ auto ResultSet::changed() const -> std::int64_t {
 auto Connection::execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet> {
     params.seal();
     const std::string text(sql);
-    PGresult* result = PQexecParams(conn_, text.c_str(), params.count(), params.types(), params.values(),
-                                    params.lengths(), params.formats(), 0);
-    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        // Without a description, the statement describes itself: formatted only on failure.
-        auto error = failure(result, Phase::read, doing.empty() ? fmt::format("running `{}`", sql) : std::string(doing));
-        PQclear(result);
-        return fail(std::move(error));
-    }
-    return ResultSet(result);
+    auto result = exchange(
+        [&] {
+            return PQsendQueryParams(conn_, text.c_str(), params.count(), params.types(), params.values(),
+                                     params.lengths(), params.formats(), 0);
+        },
+        Phase::read, doing, sql);
+    if (!result) return fail(std::move(result).error());
+    const auto status = PQresultStatus(result->get());
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
+        return fail(failure(result->get(), Phase::read, described(doing, sql)));
+    return ResultSet(std::move(*result));
 }
 
 auto Connection::run(const std::string& sql, std::string_view doing) -> Result<void> {
-    PGresult* result = PQexec(conn_, sql.c_str());
-    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        auto error = failure(result, Phase::read, doing);
-        PQclear(result);
-        return fail(std::move(error));
-    }
-    PQclear(result);
+    auto result = exchange([&] { return PQsendQuery(conn_, sql.c_str()); }, Phase::read, doing);
+    if (!result) return fail(std::move(result).error());
+    const auto status = PQresultStatus(result->get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(failure(result->get(), Phase::read, doing));
     return {};
 }
 

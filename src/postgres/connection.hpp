@@ -2,6 +2,7 @@
 // RAII over libpq: connections, binary parameters and results, and the mapping of libpq and
 // SQLSTATE failures to eventcore errors. Private to the postgres component.
 
+#include <eventcore/detail/function_ref.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/metadata.hpp>
 #include <eventcore/uuid.hpp>
@@ -13,8 +14,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace eventcore::postgres::detail {
@@ -99,10 +102,16 @@ private:
     std::vector<const char*> pointers_;
 };
 
+/// Frees a libpq result.
+struct ClearResult {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using OwnedResult = std::unique_ptr<PGresult, ClearResult>;
+
 /// A result in binary format.
 class ResultSet {
 public:
-    explicit ResultSet(PGresult* result) noexcept : result_(result) {}
+    explicit ResultSet(OwnedResult result) noexcept : result_(std::move(result)) {}
     [[nodiscard]] auto rows() const -> int { return PQntuples(result_.get()); }
     [[nodiscard]] auto is_null(int row, int col) const -> bool { return PQgetisnull(result_.get(), row, col) == 1; }
     [[nodiscard]] auto bytes(int row, int col) const -> std::string_view {
@@ -120,15 +129,45 @@ public:
     [[nodiscard]] auto changed() const -> std::int64_t;
 
 private:
-    struct Clear {
-        void operator()(PGresult* r) const noexcept { PQclear(r); }
-    };
-    std::unique_ptr<PGresult, Clear> result_;
+    OwnedResult result_;
 };
 
 /// What a statement was doing when it failed: a lost connection means "unavailable" before a
 /// commit was sent, and "in doubt" once it was.
 enum class Phase : unsigned char { read, commit };
+
+/// The kind of error for a failed statement: `sqlstate` as the server reported it (empty when
+/// there was no answer), `connection_lost` whether the connection is gone. A serialization failure
+/// or deadlock is `transient`; 40003 (statement_completion_unknown) is `in_doubt`; a statement the
+/// server cancelled (57014: statement_timeout, a cancel request) is `timeout`, for it rolled back;
+/// a lost connection is `in_doubt` once a commit was sent and `store_unavailable` before.
+[[nodiscard]] auto classify(std::string_view sqlstate, bool connection_lost, Phase phase) -> ErrorKind;
+
+/// The connection settings every store connection gets unless the caller's connection string
+/// sets them: TCP keepalives and `tcp_user_timeout`, so that a dead peer or a dropped network
+/// path ends the connection instead of leaving a call waiting for an answer that cannot come.
+/// (They apply to TCP connections; libpq ignores them on a unix socket.)
+[[nodiscard]] auto default_connection_parameters() -> std::span<const std::pair<const char*, const char*>>;
+
+class Connection;
+
+/// How the store opens its connections.
+struct ConnectSettings {
+    std::string conninfo; ///< the caller's connection string: its settings win over ours
+    std::string target;   ///< `conninfo` without its password, for messages
+    std::chrono::seconds connect_timeout{5}; ///< unless `conninfo` sets one
+    /// The longest one round trip waits for the server (0: no limit but the caller's deadline).
+    std::chrono::milliseconds response_timeout{0};
+    /// Set on the connection when given; otherwise the server's (or the role's) setting holds.
+    std::optional<std::chrono::milliseconds> statement_timeout{};
+    bool prepare_statements = true;
+};
+
+/// Opens a connection: the defaults above, then the caller's settings; READ COMMITTED pinned
+/// (the store's commits rely on it: a server default of REPEATABLE READ would fail every commit
+/// that waited for another's lock), and the statement timeout if any. With a deadline in force on
+/// this thread (`current_deadline()`), connecting waits no longer than it.
+[[nodiscard]] auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>>;
 
 /// The statements the store runs for every command, prepared once per connection: the server
 /// parses them once, not on every call. Reading a command's streams is not among them: its
@@ -138,6 +177,13 @@ enum class Prepared : unsigned char { read_stream, append, receipt, head };
 inline constexpr std::size_t prepared_count = 4;
 
 /// One connection, used by one thread at a time.
+///
+/// Every round trip waits for the server no longer than the earlier of the thread's deadline
+/// (`current_deadline()`) and the response timeout. A statement not yet sent when the deadline has
+/// passed is not sent (`timeout`). One the server does not answer in time is given up: `in_doubt`
+/// in `Phase::commit` (it may still land), `timeout` otherwise; the connection is then unusable
+/// (`broken()`), for its answer may still come, and the pool drops it. No cancel request is sent:
+/// libpq 15's `PQcancel` waits for the server, which may be the one that stopped answering.
 class Connection {
 public:
     /// Takes over a connection just made by libpq, or explains why it failed; `target` (the
@@ -146,7 +192,7 @@ public:
 
     Connection(const Connection&) = delete;
     auto operator=(const Connection&) -> Connection& = delete;
-    ~Connection() { PQfinish(conn_); }
+    ~Connection() { PQfinish(conn_); } // non-blocking: never waits for a server that stopped answering
 
     /// Runs `sql` with `params`, results in binary. On failure, the error is classified (see
     /// `Phase`) and `broken()` tells whether the connection is still usable.
@@ -164,11 +210,21 @@ public:
 
     /// Whether `query(Prepared, ...)` prepares its statements (on by default).
     void prepare(bool on) noexcept { prepare_ = on; }
+    /// The longest a round trip waits for the server, deadline or not (0: no limit of its own).
+    void response_timeout(std::chrono::milliseconds limit) noexcept { response_timeout_ = limit; }
 
-    [[nodiscard]] auto broken() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
+    /// Whether the connection can no longer be used: lost, or given up on while waiting.
+    [[nodiscard]] auto broken() const -> bool { return abandoned_ || PQstatus(conn_) != CONNECTION_OK; }
 
     /// Whether the open transaction has failed (a statement errored): COMMIT would roll it back.
     [[nodiscard]] auto transaction_failed() const -> bool { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
+
+    /// Whether the connection is outside any transaction block, as a connection given back to
+    /// the pool must be.
+    [[nodiscard]] auto idle() const -> bool { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+    /// The value of connection setting `keyword` in effect (`keepalives_idle`, ...); empty if unset.
+    [[nodiscard]] auto setting(std::string_view keyword) const -> std::string;
 
     /// For a connection that sat idle: reads, without blocking, whatever the server sent
     /// meanwhile, and tells whether the connection is still open (a restarted server closes
@@ -185,8 +241,33 @@ private:
     Connection(PGconn* conn, std::string target) : conn_(conn), target_(std::move(target)) {}
     auto failure(PGresult* result, Phase phase, std::string_view doing) const -> Error;
 
+    /// When the round trip starting now must end, and which limit that is.
+    struct Bound {
+        std::optional<std::chrono::steady_clock::time_point> at;
+        bool by_deadline = false;
+    };
+    [[nodiscard]] auto bound() const -> Bound;
+    /// Polls the socket for `events` until `bound`: 1 ready, 0 the bound passed, -1 failed (errno).
+    [[nodiscard]] auto await_socket(short events, const Bound& bound) -> int;
+    /// The error for a socket that cannot be polled (after `await_socket` failed); the connection
+    /// is unusable afterwards.
+    auto unpollable(Phase phase, std::string_view doing) -> Error;
+    /// The error for a round trip given up at its bound; the connection is unusable afterwards.
+    auto gave_up(Phase phase, std::string_view doing, const Bound& bound) -> Error;
+    /// One round trip: `send` queues the request (a `PQsend*` call), then the answer is awaited
+    /// within `bound()`. Returns the first error result or else the last result; fails (classified)
+    /// when the request could not be sent, the connection was lost, or the bound passed.
+    /// An empty `doing` names `statement` instead.
+    auto exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing,
+                  std::string_view statement = {}) -> Result<OwnedResult>;
+    static auto described(std::string_view doing, std::string_view statement) -> std::string;
+
+    friend auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>>;
+
     PGconn* conn_;
     std::string target_;
+    std::chrono::milliseconds response_timeout_{0};
+    bool abandoned_ = false;
     /// The parameter types each statement was prepared with; empty: not prepared yet.
     std::array<std::optional<std::vector<unsigned>>, prepared_count> prepared_{};
     bool prepare_ = true;

@@ -255,13 +255,12 @@ struct Database::Impl {
     std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
 
     auto connect() -> Result<std::unique_ptr<Connection>> {
-        // The caller's own settings come last and win; ours are defaults.
-        const std::string timeout = std::to_string(options.connect_timeout.count());
-        const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-        const char* values[] = {timeout.c_str(), "eventcore", conninfo.c_str(), nullptr};
-        auto c = Connection::adopt(PQconnectdbParams(keys, values, 1), target);
-        if (c) (*c)->prepare(options.prepare_statements);
-        return c;
+        return detail::open_connection({.conninfo = conninfo,
+                                        .target = target,
+                                        .connect_timeout = options.connect_timeout,
+                                        .response_timeout = options.response_timeout,
+                                        .statement_timeout = options.statement_timeout,
+                                        .prepare_statements = options.prepare_statements});
     }
 
     auto acquire() { return pool->acquire(); }
@@ -270,8 +269,13 @@ struct Database::Impl {
 auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
     if (options.pool_size < 1) return fail(ErrorKind::validation, "postgres::Options::pool_size must be at least 1");
-    if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
-        return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
+    for (const auto& [name, negative] :
+         {std::pair{"acquire_timeout", options.acquire_timeout.count() < 0},
+          std::pair{"connect_timeout", options.connect_timeout.count() < 0},
+          std::pair{"response_timeout", options.response_timeout.count() < 0},
+          std::pair{"statement_timeout", options.statement_timeout && options.statement_timeout->count() < 0}}) {
+        if (negative) return fail(ErrorKind::validation, "postgres::Options::{} must not be negative", name);
+    }
 
     // A string with neither `=` nor a URI scheme is a database name, as for libpq.
     if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
@@ -299,6 +303,8 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
             // A server restart closes idle connections; a client only notices when it reads.
             .still_open = [](Connection& c) { return c.still_open(); },
             .broken = [](const Connection& c) { return c.broken(); },
+            // Still inside a transaction (a path that failed to end it): closing rolls it back.
+            .idle = [](const Connection& c) { return c.idle(); },
             .timed_out =
                 [options] {
                     return Error(ErrorKind::timeout,
@@ -376,7 +382,14 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
                 return fail(std::move(r).error());
             }
         }
-        if (auto r = (*c)->run("COMMIT", "committing the migration"); !r) return fail(std::move(r).error());
+        if (auto r = (*c)->run("COMMIT", "committing the migration"); !r) {
+            auto error = std::move(r).error();
+            if (!(*c)->broken()) return fail(std::move(error));
+            // Sent, and no answer: it may have been applied. Opening again finds out.
+            return fail(Error(ErrorKind::in_doubt, error.message() + "; the migration may or may not have been "
+                                                                     "committed: open the store again")
+                            .with_code(error.code()));
+        }
     }
     return db;
 }
@@ -584,6 +597,28 @@ auto Database::head() -> Result<GlobalPosition> {
     return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
 }
 
+namespace {
+
+/// The listener's ownership, given up (and the other waiters told) when the owner leaves.
+class ListenerOwnership {
+public:
+    explicit ListenerOwnership(Database::Impl& impl) noexcept : impl_(impl) {}
+    ListenerOwnership(const ListenerOwnership&) = delete;
+    auto operator=(const ListenerOwnership&) -> ListenerOwnership& = delete;
+    ~ListenerOwnership() {
+        {
+            const std::lock_guard lock(impl_.listen_mutex);
+            impl_.listener_owned = false;
+        }
+        impl_.notified.notify_all();
+    }
+
+private:
+    Database::Impl& impl_;
+};
+
+} // namespace
+
 auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
     auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -607,25 +642,17 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
             return head();
         }
     }
-    // Nobody listens: this reader does, until it returns.
+    // Nobody listens: this reader does, until it returns, however it leaves (an exception too:
+    // the others would otherwise wait for an owner that is gone, each until its own timeout).
     impl.listener_owned = true;
     lock.unlock();
-    const auto release = [&] {
-        const std::lock_guard relock(impl.listen_mutex);
-        impl.listener_owned = false;
-        impl.notified.notify_all();
-    };
+    const ListenerOwnership owned(impl);
     if (!impl.listener || impl.listener->broken()) {
         impl.listener.reset();
         auto c = impl.connect();
-        if (!c) {
-            release();
-            return fail(std::move(c).error());
-        }
-        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r) {
-            release();
+        if (!c) return fail(std::move(c).error());
+        if (auto r = (*c)->run(sql("LISTEN {s}", impl.schema), "listening for commits"); !r)
             return fail(std::move(r).error());
-        }
         impl.listener = std::move(*c);
     }
     for (;;) {
@@ -633,14 +660,10 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
         // may be older than the look (or for a commit before `after`): look again after each.
         auto h = head();
         const auto left = time_left();
-        if (!h || *h > after || left.count() <= 0) {
-            release();
-            return h;
-        }
+        if (!h || *h > after || left.count() <= 0) return h;
         auto woken = impl.listener->wait_for_notification(left);
         if (!woken) {
             impl.listener.reset();
-            release();
             return fail(std::move(woken).error());
         }
         if (*woken) {

@@ -354,6 +354,8 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
         impl->capacity, options.busy_timeout,
         eventcore::detail::ConnectionPool<Connection>::Hooks{
             .connect = [&impl = *impl] { return impl.connect(); },
+            // Still inside a transaction (a path that failed to end it): closing rolls it back.
+            .idle = [](const Connection& c) { return sqlite3_get_autocommit(c.handle()) != 0; },
             .timed_out =
                 [&impl = *impl] {
                     return Error(ErrorKind::timeout,

@@ -31,6 +31,21 @@ struct Options {
     std::chrono::milliseconds acquire_timeout{5000};
     /// Used when the connection string sets no `connect_timeout` of its own.
     std::chrono::seconds connect_timeout{5};
+    /// The longest one statement waits for the server's answer, whatever the call's deadline:
+    /// against a server that stopped answering (frozen, or behind a dropped network path that
+    /// TCP has not noticed yet) it is the bound of a call made without a deadline. A commit cut
+    /// off this way is `in_doubt`, anything else `timeout`; the connection is closed. 0: no limit
+    /// but the call's deadline (`ExecuteOptions::deadline`, which every statement honours too).
+    std::chrono::milliseconds response_timeout{60'000};
+    /// When set, the server's `statement_timeout` on each connection: the server cancels a
+    /// statement running longer (a commit waiting for locks, say), which is then `timeout` with
+    /// nothing written. Unset: the server's or the role's setting holds (by default, none).
+    ///
+    /// \code
+    /// eventcore::postgres::Options options;
+    /// options.statement_timeout = std::chrono::seconds(10);
+    /// \endcode
+    std::optional<std::chrono::milliseconds> statement_timeout{};
     /// Prepare the statements every command runs, once per connection. Turn it off behind a
     /// connection pooler in transaction mode (PgBouncer before 1.21), which may run a statement
     /// on another server connection than the one it was prepared on.
@@ -88,7 +103,7 @@ public:
     /// Runs `body` in one transaction, committed if it succeeds and rolled back otherwise: for
     /// read models kept in the same database as the events. A connection lost while committing
     /// is `in_doubt`.
-    auto transaction(detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
+    auto transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
 
     /// The one runner of projection `name` across processes and machines: a session advisory
     /// lock, held on a connection of its own until released (or until that connection ends).
