@@ -428,6 +428,12 @@ void exactly_once_survives_kills(Store& store, const bank::SqlBalanceProjector& 
     constexpr int accounts = 4;
     constexpr int kills = 8;
     open_bank(store, accounts, 500);
+    // The read model's tables exist before any runner: one killed before it got to create them
+    // (a slow start, under a sanitizer) must not leave the last runner without them.
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        projector.create(sql);
+        return {};
+    }));
     std::mt19937 rng(5);
     std::uniform_int_distribution<int> wait_ms(30, 150);
     for (int k = 0; k < kills; ++k) {
