@@ -427,6 +427,8 @@ TEST_CASE("a server restart: unavailable while down, working after, nothing lost
     check_bank(store, accounts, 1000);
     for (const auto& id : committed) REQUIRE(store.find_commit(id).value().has_value());
     for (const auto& id : said_unwritten) REQUIRE_FALSE(store.find_commit(id).value().has_value());
+    WARN(fmt::format("server stopped and started: {} committed, {} in doubt, {} reported failed (none landed)",
+                     committed.size(), errors[ErrorKind::in_doubt], said_unwritten.size()));
 }
 
 TEST_CASE("backends killed with SIGKILL during transfers: nothing reported failed landed, nothing lost",

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,6 +101,8 @@ TEST_CASE("a commit whose log sync fails is in doubt, and is in the store after 
 
 TEST_CASE("a commit that meets a full disk reports what the file holds after a crash", "[sqlite][faults]") {
     Scratch scratch;
+    std::map<int, int> outcomes;
+    int landed = 0;
     for (int i = 0; i < 4; ++i) {
         const auto path = scratch.file(i);
         const int outcome = crash_after_faulty_commit(path, Fault::write);
@@ -110,5 +113,11 @@ TEST_CASE("a commit that meets a full disk reports what the file holds after a c
         if (outcome != static_cast<int>(eventcore::ErrorKind::in_doubt)) CHECK(b == 0);
         CHECK(b <= 1);
         CHECK(events_in(path, "note-a") == 1);
+        ++outcomes[outcome];
+        landed += static_cast<int>(b);
     }
+    std::string seen;
+    for (const auto& [kind, n] : outcomes)
+        seen += fmt::format("{} {} ", n, kind < 0 ? "committed" : eventcore::to_string(static_cast<eventcore::ErrorKind>(kind)));
+    WARN(fmt::format("full disk at commit: {}; {} in the store after the crash", seen, landed));
 }
