@@ -64,3 +64,22 @@ TEST_CASE("uuids format and parse in canonical form", "[uuid]") {
         CHECK_THAT(parsed.error().message(), Catch::Contains("invalid UUID"));
     }
 }
+
+TEST_CASE("name-based ids are RFC 9562 version 5, stable for a key", "[uuid]") {
+    const auto dns = eventcore::Uuid::parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8").value();
+    // RFC 9562, appendix A.4.
+    CHECK(fmt::format("{}", eventcore::name_based_uuid(dns, "www.example.com")) == "2ed6657d-e927-568b-95e1-2665a8aea6a2");
+    const auto url = eventcore::Uuid::parse("6ba7b811-9dad-11d1-80b4-00c04fd430c8").value();
+    CHECK(eventcore::name_based_uuid(url, "urn:eventcore:command-id") == eventcore::command_id_namespace);
+
+    // Reference values from another implementation (Python's uuid.uuid5 in this namespace).
+    CHECK(fmt::format("{}", eventcore::command_id_for("booking-42")) == "28a9d74c-877a-5da4-afdc-277de8406110");
+    CHECK(fmt::format("{}", eventcore::command_id_for("")) == "680f9383-c8f2-5322-bc85-58d249e1ffc5");
+    CHECK(fmt::format("{}", eventcore::command_id_for("r\xc3\xa9servation-7")) == "e1d8054c-1cef-531f-b84f-9be34bc8b26e");
+
+    const auto id = eventcore::command_id_for("booking-42");
+    CHECK(id.version() == 5);
+    CHECK((id.bytes()[8] & 0xC0) == 0x80); // the RFC variant
+    CHECK(eventcore::command_id_for("booking-42") == id);
+    CHECK(eventcore::command_id_for("booking-43") != id);
+}
