@@ -218,8 +218,10 @@ struct Database::Impl {
 
     /// Writers of this process take turns here before asking SQLite for the write lock (and
     /// before taking a connection, which readers may want meanwhile), so they queue without
-    /// sleeping; SQLite's busy handling is left to contention between processes.
-    std::mutex write_turn;
+    /// sleeping; SQLite's busy handling is left to contention between processes. The wait is
+    /// bounded by the busy timeout, as SQLite's own is: a transaction body that does not end (a
+    /// projector blocked on I/O) must not stall every commit of the process for good.
+    std::timed_mutex write_turn;
     std::atomic<std::thread::id> turn_holder{};
 
     class WriteTurn {
@@ -247,7 +249,13 @@ struct Database::Impl {
                         "a write to SQLite database '{}' from inside one of its own transaction bodies (a projector "
                         "appending to the store, say) would wait for itself; write through the SqlSession instead",
                         path);
-        write_turn.lock();
+        if (!write_turn.try_lock_for(options.busy_timeout))
+            return fail(Error(ErrorKind::transient,
+                              fmt::format("another writer of this process held the write turn of SQLite database '{}' "
+                                          "for longer than the busy timeout ({} ms): a transaction body (a projector's "
+                                          "batch, say) still running; nothing was written",
+                                          path, options.busy_timeout.count()))
+                            .with_code("EVENTCORE_WRITE_TURN_TIMEOUT"));
         turn_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
         return WriteTurn(*this);
     }
