@@ -23,6 +23,85 @@ auto sqlite_in(const TempDir& dir, eventcore::sqlite::Options options = {}) -> S
 }
 } // namespace
 
+TEST_CASE("an at-least-once runner never moves its checkpoint back over another runner's", "[projection][fixes]") {
+    SECTION("memory") {
+        Memory store;
+        at_least_once_checkpoint_never_moves_back(store);
+    }
+    SECTION("sqlite") {
+        TempDir dir;
+        auto store = sqlite_in(dir);
+        at_least_once_checkpoint_never_moves_back(store);
+    }
+}
+
+TEST_CASE("stores move checkpoints by compare-and-set", "[projection][fixes]") {
+    SECTION("memory") {
+        Memory store;
+        checkpoint_compare_and_set(store);
+    }
+    SECTION("sqlite") {
+        TempDir dir;
+        auto store = sqlite_in(dir);
+        checkpoint_compare_and_set(store);
+    }
+}
+
+namespace {
+/// A user's own live store, written before stores had `advance_checkpoint`: still a
+/// `LiveEventStore`, and a projection runs on it (its checkpoint saves are not fenced).
+class OlderLiveStore {
+public:
+    using event_type = bank::BankEvent;
+    template <class F>
+    auto read_streams(std::span<const eventcore::StreamId> ids, F&& f) const {
+        return inner_.read_streams(ids, std::forward<F>(f));
+    }
+    template <class F>
+    auto read_stream(const eventcore::StreamId& id, eventcore::StreamVersion from, F&& f) const {
+        return inner_.read_stream(id, from, std::forward<F>(f));
+    }
+    template <class F>
+    auto read_all(const eventcore::LogQuery& q, F&& f) const {
+        return inner_.read_all(q, std::forward<F>(f));
+    }
+    auto append(eventcore::AppendRequest<event_type> r) { return inner_.append(std::move(r)); }
+    auto find_commit(const eventcore::Uuid& id) const { return inner_.find_commit(id); }
+    auto head() const { return inner_.head(); }
+    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds t) { return inner_.wait_for_events(after, t); }
+    auto save_checkpoint(std::string_view n, GlobalPosition p) {
+        ++saves;
+        return inner_.save_checkpoint(n, p);
+    }
+    auto load_checkpoint(std::string_view n) const { return inner_.load_checkpoint(n); }
+    auto checkpoints() const { return inner_.checkpoints(); }
+    auto delete_checkpoint(std::string_view n) { return inner_.delete_checkpoint(n); }
+    auto lock_projection(std::string_view n, std::chrono::milliseconds w) { return inner_.lock_projection(n, w); }
+    int saves = 0;
+
+private:
+    Memory inner_;
+};
+static_assert(eventcore::LiveEventStore<OlderLiveStore>);
+static_assert(!eventcore::detail::MovesCheckpoints<OlderLiveStore>);
+static_assert(eventcore::detail::MovesCheckpoints<Memory>);
+static_assert(eventcore::detail::MovesCheckpoints<Sqlite>);
+static_assert(eventcore::detail::MovesCheckpoints<eventcore::testing::StoreWrapper<Memory>>);
+} // namespace
+
+TEST_CASE("a store without a compare-and-set checkpoint move still runs projections", "[projection][fixes]") {
+    OlderLiveStore store;
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("old"), eventcore::ExpectedVersion::any(),
+                                            {bank::MoneyDeposited{1}}));
+    bank::BalanceProjector projector;
+    eventcore::ProjectionRunner runner{store, projector, {.name = "older", .batch_size = 2}};
+    auto ran = runner.catch_up();
+    REQUIRE(ran);
+    CHECK(ran->checkpoint == GlobalPosition{5});
+    CHECK(store.saves == 3);
+}
+
 TEST_CASE("an in-memory projection lock may outlive its store", "[projection][fixes]") {
     auto store = std::make_unique<Memory>();
     auto lock = store->lock_projection("outlived", std::chrono::milliseconds{0});

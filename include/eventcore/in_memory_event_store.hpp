@@ -211,6 +211,19 @@ public:
         return {};
     }
 
+    /// Moves checkpoint `name` from `from` (a missing checkpoint is at 0) to `to`, only if it is
+    /// still at `from`; otherwise a `projection` error (`EVENTCORE_CHECKPOINT_MOVED`) and nothing
+    /// changes. How a runner that lost its lock is kept from moving a checkpoint back.
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+        if (auto valid = detail::validate_checkpoint_name(name); !valid) return valid;
+        std::unique_lock lock(mutex_);
+        const auto it = checkpoints_.find(name);
+        if ((it == checkpoints_.end() ? GlobalPosition{} : it->second.position) != from)
+            return fail(detail::checkpoint_moved(name, from));
+        checkpoints_.insert_or_assign(std::string(name), Checkpoint{std::string(name), to, now()});
+        return {};
+    }
+
     auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
         std::shared_lock lock(mutex_);
         const auto it = checkpoints_.find(name);

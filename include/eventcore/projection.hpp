@@ -248,14 +248,27 @@ private:
         options_.on_progress({std::min(done, std::max(total, done)), std::max(total, done), now});
     }
 
+    /// The error a projection stops with when its lock was lost.
+    [[nodiscard]] auto lost(Error why) const -> Error {
+        return Error(ErrorKind::projection,
+                     fmt::format("projection '{}' stopped before its next batch: {}", options_.name, why.message()))
+            .with_code(why.code().empty() ? std::string("EVENTCORE_PROJECTION_LOCK_LOST") : why.code());
+    }
+
+    /// Moves the checkpoint from where this runner left it to `position`: fenced, so that a
+    /// runner that lost its lock cannot move it back over another runner's progress.
     auto save(GlobalPosition position) -> Result<void> {
+        if (position == status_.checkpoint) return {};
         if constexpr (exactly_once) {
             // Fenced like a batch, so a runner that lost its lock cannot move the checkpoint.
             auto r = store_.transaction([&](SqlSession& sql) -> Result<void> {
                 return sql.advance_checkpoint(options_.name, status_.checkpoint, position);
             });
             if (!r) return r;
+        } else if constexpr (detail::MovesCheckpoints<S>) {
+            if (auto r = store_.advance_checkpoint(options_.name, status_.checkpoint, position); !r) return r;
         } else {
+            // A store without a compare-and-set move (one of its user's own): unfenced.
             if (auto r = store_.save_checkpoint(options_.name, position); !r) return r;
         }
         status_.checkpoint = position;

@@ -635,6 +635,30 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
+auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(name);
+    p.int8(static_cast<std::int64_t>(from.value()));
+    p.int8(static_cast<std::int64_t>(to.value()));
+    // One statement: the compare and the set are one.
+    auto r = (*c)->query(
+        (from == GlobalPosition{}
+             ? sql("INSERT INTO {s}.checkpoints AS k (name, position) VALUES ($1, $3) ON CONFLICT (name) DO UPDATE "
+                   "SET position = excluded.position, updated_at = now() WHERE k.position = $2 RETURNING 1",
+                   impl_->schema)
+             : sql("UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2 "
+                   "RETURNING 1",
+                   impl_->schema))
+            .c_str(),
+        p, Phase::read, "moving a checkpoint");
+    if (!r) return fail(std::move(r).error());
+    if (r->rows() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+    return {};
+}
+
 auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());

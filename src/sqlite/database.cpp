@@ -794,6 +794,21 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
+auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(from == GlobalPosition{} ? Sql::advance_checkpoint_from_zero : Sql::advance_checkpoint);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, name);
+    stmt->bind(2, from.value());
+    stmt->bind(3, to.value());
+    stmt->bind(4, micros(now()));
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "moving a checkpoint");
+    if (sqlite3_changes((*c)->handle()) != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+    return {};
+}
+
 auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
