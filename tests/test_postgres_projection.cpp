@@ -75,6 +75,150 @@ auto open_store(const std::string& schema) -> BankStore {
 
 } // namespace
 
+TEST_CASE("a dropped projection lock is free at once for another session", "[postgres][projection][fixes]") {
+    Scratch scratch;
+    const auto schema = scratch.schema();
+    auto store = open_store(schema);
+    constexpr int tries = 200;
+    SECTION("a session that is already open asks right after the drop") {
+        PGconn* other = PQconnectdb(conninfo().c_str());
+        REQUIRE(PQstatus(other) == CONNECTION_OK);
+        const auto ask = [&](const std::string& sql) {
+            PGresult* r = PQexec(other, sql.c_str());
+            REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+            const std::string answer = PQgetvalue(r, 0, 0);
+            PQclear(r);
+            return answer;
+        };
+        const auto key = fmt::format("hashtextextended('eventcore.projection.{}.handover', 0)", schema);
+        int refused = 0;
+        for (int i = 0; i < tries; ++i) {
+            auto held = store.lock_projection("handover", std::chrono::milliseconds{0});
+            REQUIRE(held);
+            REQUIRE(ask(fmt::format("SELECT pg_try_advisory_lock({})", key)) == "f");
+            held->reset();
+            if (ask(fmt::format("SELECT pg_try_advisory_lock({})", key)) == "t") {
+                REQUIRE(ask(fmt::format("SELECT pg_advisory_unlock({})", key)) == "t");
+            } else {
+                ++refused;
+            }
+        }
+        PQfinish(other);
+        CHECK(refused == 0);
+    }
+    SECTION("another store takes it over") {
+        auto second = open_store(schema);
+        int refused = 0;
+        for (int i = 0; i < tries / 4; ++i) {
+            auto& holder = i % 2 == 0 ? store : second;
+            auto& next = i % 2 == 0 ? second : store;
+            auto held = holder.lock_projection("handover", std::chrono::milliseconds{0});
+            REQUIRE(held);
+            held->reset();
+            auto taken = next.lock_projection("handover", std::chrono::milliseconds{0}); // at once, no wait
+            if (!taken) {
+                ++refused;
+                INFO(taken.error().message());
+                CHECK(taken.error().kind() == ErrorKind::timeout);
+            }
+        }
+        CHECK(refused == 0);
+    }
+}
+
+namespace {
+
+/// Runs SQL on the server directly, bypassing the store; the rows, `|` between columns.
+auto raw_sql(const std::string& sql) -> std::string {
+    PGconn* conn = PQconnectdb(conninfo().c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PGresult* r = PQexec(conn, sql.c_str());
+    const auto status = PQresultStatus(r);
+    std::string out;
+    if (status == PGRES_TUPLES_OK) {
+        for (int row = 0; row < PQntuples(r); ++row) {
+            for (int col = 0; col < PQnfields(r); ++col) out += (col ? "|" : "") + std::string(PQgetvalue(r, row, col));
+            out += '\n';
+        }
+    }
+    const std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(conn);
+    INFO(sql << ": " << error);
+    REQUIRE((status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK));
+    return out;
+}
+
+/// The backend holding projection `name`'s lock, or 0.
+auto lock_holder(const std::string& schema, const std::string& name) -> int {
+    const auto out = raw_sql(fmt::format(
+        "WITH k AS (SELECT hashtextextended('eventcore.projection.{}.{}', 0) AS key) "
+        "SELECT coalesce(max(l.pid), 0) FROM pg_locks l, k WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.objsubid = 1 AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid",
+        schema, name));
+    return std::stoi(out);
+}
+
+} // namespace
+
+TEST_CASE("a runner whose lock session ends stops before its next batch", "[postgres][projection][fixes]") {
+    Scratch scratch;
+    const auto schema = scratch.schema();
+    auto store = open_store(schema);
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("live"), ExpectedVersion::any(), {bank::MoneyDeposited{1}}));
+    bank::BalanceProjector projector;
+    eventcore::ProjectionRunner runner{store, projector,
+                                       {.name = "terminated", .stop_check_interval = std::chrono::milliseconds{20}}};
+    eventcore::Result<eventcore::ProjectionStatus> ran;
+    std::atomic<bool> ended{false};
+    std::jthread running([&](std::stop_token stop) {
+        ran = runner.run(stop);
+        ended = true;
+    });
+    const auto applied = [&] {
+        std::lock_guard lock(projector.mutex);
+        return projector.applications.size();
+    };
+    const auto wait_until = [](auto&& done) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+        while (!done() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds{5});
+        return done();
+    };
+    REQUIRE(wait_until([&] { return applied() == 5; }));
+
+    // The session holding the lock ends (a restarted server, a proxy's idle timeout): another
+    // runner could take the projection now.
+    const int holder = lock_holder(schema, "terminated");
+    REQUIRE(holder != 0);
+    raw_sql(fmt::format("SELECT pg_terminate_backend({})", holder));
+    REQUIRE(wait_until([&] { return lock_holder(schema, "terminated") == 0; }));
+    {
+        auto other_store = open_store(schema);
+        CHECK(other_store.lock_projection("terminated", std::chrono::milliseconds{0})); // and let go at once
+    }
+
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("live"), ExpectedVersion::any(), {bank::MoneyDeposited{1}}));
+    const bool stopped = wait_until([&] { return ended.load(); });
+    running.request_stop();
+    running.join();
+    CHECK(stopped);
+    REQUIRE_FALSE(ran);
+    CHECK(ran.error().kind() == ErrorKind::projection);
+    CHECK(ran.error().code() == "EVENTCORE_PROJECTION_LOCK_LOST");
+    CHECK_THAT(ran.error().message(), Catch::Contains("'terminated'") && Catch::Contains("lock"));
+    CHECK(applied() == 5); // nothing after the lock was lost
+    CHECK(store.load_checkpoint("terminated")->value() == GlobalPosition{5});
+
+    // A new runner takes over from the checkpoint.
+    eventcore::ProjectionRunner next{store, projector, {.name = "terminated"}};
+    auto caught_up = next.catch_up();
+    REQUIRE(caught_up);
+    CHECK(applied() == 8);
+}
+
 TEST_CASE("PostgreSQL checkpoints never move back", "[postgres][projection][fixes]") {
     Scratch scratch;
     SECTION("an at-least-once runner that lost its lock") {

@@ -189,7 +189,7 @@ public:
             reset = store_.save_checkpoint(options_.name, GlobalPosition{});
         }
         if (!reset) return fail(std::move(reset).error());
-        return drive_locked({}, true);
+        return drive_locked({}, true, *lock);
     }
 
     /// The projection's state as the store has it: checkpoint, head, lag.
@@ -208,10 +208,11 @@ private:
     auto drive(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
         auto lock = store_.lock_projection(options_.name, options_.wait_for_lock);
         if (!lock) return fail(std::move(lock).error());
-        return drive_locked(stop, until_caught_up);
+        return drive_locked(stop, until_caught_up, *lock);
     }
 
-    auto drive_locked(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
+    auto drive_locked(std::stop_token stop, bool until_caught_up, const ProjectionLock& lock)
+        -> Result<ProjectionStatus> {
         auto saved = store_.load_checkpoint(options_.name);
         if (!saved) return fail(std::move(saved).error());
         const GlobalPosition started = saved->value_or(GlobalPosition{});
@@ -228,6 +229,11 @@ private:
         while (!stop.stop_requested()) {
             auto batch = events.next(until_caught_up ? std::chrono::milliseconds{0} : options_.stop_check_interval);
             if (!batch) return fail(std::move(batch).error());
+            if (!batch->empty() || events.position() > status_.checkpoint) {
+                // A lock can be lost behind this runner's back (its PostgreSQL session ended), and
+                // another runner may have it now: look before doing anything with the batch.
+                if (auto held = lock.still_held(); !held) return fail(lost(std::move(held).error()));
+            }
             if (!batch->empty()) {
                 if (auto applied = apply_batch(*batch, events.position()); !applied)
                     return fail(std::move(applied).error());

@@ -866,13 +866,32 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
     return {};
 }
 
+namespace {
+
+/// Lets go of a projection lock on the session that holds it. The server would release it when
+/// the session ends, but only once it has noticed the client left: a runner started at once
+/// would find it still taken. Best effort: a broken session holds nothing any more.
+void unlock_projection(Connection& holder, const std::string& key) noexcept {
+    try {
+        if (holder.broken()) return;
+        Params p;
+        p.text(key);
+        (void)holder.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))::int4", p, Phase::read,
+                           "releasing a projection lock");
+    } catch (...) { // out of memory: the session's end releases the lock, a moment later
+    }
+}
+
+} // namespace
+
 auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     auto c = impl_->connect();
     if (!c) return fail(std::move(c).error());
     std::shared_ptr<Connection> holder(std::move(*c));
+    const std::string key_text = fmt::format("eventcore.projection.{}.{}", impl_->schema, name);
     Params key;
-    key.text(fmt::format("eventcore.projection.{}.{}", impl_->schema, name));
+    key.text(key_text);
     for (;;) {
         auto r = holder->query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int4", key, Phase::read,
                                "taking a projection lock");
@@ -890,16 +909,43 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     for (;;) {
         auto r = holder->query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))::int4", batch, Phase::read,
                                "waiting for a projection's last batch");
-        if (!r) return fail(std::move(r).error());
+        if (!r) {
+            unlock_projection(*holder, key_text);
+            return fail(std::move(r).error());
+        }
         if (r->int4(0, 0) == 1) break;
-        if (std::chrono::steady_clock::now() >= deadline)
+        if (std::chrono::steady_clock::now() >= deadline) {
+            unlock_projection(*holder, key_text);
             return fail(ErrorKind::timeout,
                         "projection '{}' is still committing a batch of a runner that stopped (waited {} ms)", name,
                         wait.count());
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
-    // Ending the session releases the lock: the holder connection goes with the lock.
-    return ProjectionLock([holder] {});
+    // Still held: the holder session is alive and its backend holds the lock, in one round trip.
+    // A session that ended (a server restart, a proxy's idle timeout, pg_terminate_backend) fails
+    // the query, and its lock may be another runner's by now.
+    auto check = [holder, key_text, projection = std::string(name)]() -> Result<void> {
+        const auto lost = [&](std::string_view why) {
+            return fail(Error(ErrorKind::projection,
+                              fmt::format("projection '{}' lost its lock: {}; another runner may hold it now",
+                                          projection, why))
+                            .with_code("EVENTCORE_PROJECTION_LOCK_LOST"));
+        };
+        if (holder->broken()) return lost("the PostgreSQL session that held it has ended");
+        Params p;
+        p.text(key_text);
+        auto r = holder->query("WITH k AS (SELECT hashtextextended($1, 0) AS key) SELECT count(*)::int4 FROM "
+                               "pg_catalog.pg_locks l, k WHERE l.locktype = 'advisory' AND l.pid = "
+                               "pg_catalog.pg_backend_pid() AND l.granted AND l.objsubid = 1 AND l.classid = "
+                               "((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid",
+                               p, Phase::read, "checking a projection lock");
+        if (!r)
+            return lost(fmt::format("the PostgreSQL session that held it has ended ({})", r.error().message()));
+        if (r->int4(0, 0) == 0) return lost("the PostgreSQL session that held it no longer does");
+        return {};
+    };
+    return ProjectionLock([holder, key_text] { unlock_projection(*holder, key_text); }, std::move(check));
 }
 
 
