@@ -231,3 +231,14 @@ TEST_CASE("PostgreSQL checkpoints never move back", "[postgres][projection][fixe
     }
 }
 
+TEST_CASE("a batch-only projector on PostgreSQL: only the failing events meet the policy",
+          "[postgres][projection][fixes]") {
+    Scratch scratch;
+    for (const auto action : {eventcore::OnError::skip, eventcore::OnError::stop, eventcore::OnError::retry}) {
+        DYNAMIC_SECTION("policy " << static_cast<int>(action)) {
+            auto store = open_store(scratch.schema());
+            testing_support::batch_only_projector_narrows_failures(store, action, {7, 130, 131}, 160, 128);
+        }
+    }
+}
+

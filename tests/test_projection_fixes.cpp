@@ -102,6 +102,36 @@ TEST_CASE("a store without a compare-and-set checkpoint move still runs projecti
     CHECK(store.saves == 3);
 }
 
+TEST_CASE("a batch-only projector: a failing batch is narrowed down to the failing events", "[projection][fixes]") {
+    struct Case {
+        std::set<std::uint64_t> poisoned;
+        std::size_t events;
+        std::size_t batch_size;
+    };
+    const std::vector<Case> cases{
+        {{7}, 256, 256},             // the reported case: event 7 of a batch of 256
+        {{1}, 64, 64},               // the batch's first
+        {{64}, 64, 64},              // its last
+        {{1, 64, 65, 128}, 160, 64}, // both ends of two batches
+        {{100, 101, 102, 103}, 160, 256},
+    };
+    for (const auto action : {eventcore::OnError::skip, eventcore::OnError::stop, eventcore::OnError::retry}) {
+        for (std::size_t c = 0; c < cases.size(); ++c) {
+            DYNAMIC_SECTION("memory, policy " << static_cast<int>(action) << ", case " << c) {
+                Memory store;
+                batch_only_projector_narrows_failures(store, action, cases[c].poisoned, cases[c].events,
+                                                      cases[c].batch_size);
+            }
+            DYNAMIC_SECTION("sqlite, policy " << static_cast<int>(action) << ", case " << c) {
+                TempDir dir;
+                auto store = sqlite_in(dir);
+                batch_only_projector_narrows_failures(store, action, cases[c].poisoned, cases[c].events,
+                                                      cases[c].batch_size);
+            }
+        }
+    }
+}
+
 TEST_CASE("an in-memory projection lock may outlive its store", "[projection][fixes]") {
     auto store = std::make_unique<Memory>();
     auto lock = store->lock_projection("outlived", std::chrono::milliseconds{0});

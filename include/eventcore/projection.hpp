@@ -351,25 +351,52 @@ private:
                     return save(through);
                 }
                 if constexpr (!detail::AppliesEvents<P, Event>) {
-                    // No way to tell which event failed: the policy meets the batch's first.
-                    auto r = with_policy(batch.front(), [&] { return detail::guarded([&] { return projector_.apply_batch(batch); }); });
-                    if (!r) {
-                        (void)save(GlobalPosition{batch.front().position.value() - 1});
+                    // Only batches to apply: narrow the failing one down to the events that fail.
+                    GlobalPosition stop_before{};
+                    if (auto r = narrow(std::span<const RecordedEvent<Event>>(batch), std::move(whole).error(), stop_before);
+                        !r) {
+                        (void)save(stop_before);
                         return r;
                     }
-                    status_.applied += batch.size() - 1;
                     return save(through);
                 }
             }
-            for (const auto& e : batch) {
-                auto r = with_policy(e, [&] { return detail::guarded([&] { return projector_.apply(e); }); });
-                if (!r) {
-                    (void)save(GlobalPosition{e.position.value() - 1});
-                    return r;
+            if constexpr (detail::AppliesEvents<P, Event>) {
+                for (const auto& e : batch) {
+                    auto r = with_policy(e, [&] { return detail::guarded([&] { return projector_.apply(e); }); });
+                    if (!r) {
+                        (void)save(GlobalPosition{e.position.value() - 1});
+                        return r;
+                    }
                 }
+                return save(through);
             }
-            return save(through);
         }
+    }
+
+    /// Applies `events`, which failed as a whole with `failed`, in halves, and the halves that fail
+    /// in halves again, down to single events, which meet the error policy: every event that does
+    /// not fail on its own is applied, in order. An error only if the projection must stop, with
+    /// `stop_before` the position just before the event it stopped at.
+    auto narrow(std::span<const RecordedEvent<Event>> events, Error failed, GlobalPosition& stop_before)
+        -> Result<void> {
+        if (events.size() == 1) {
+            const auto& e = events.front();
+            auto r = with_policy(
+                e, [&] { return detail::guarded([&] { return projector_.apply_batch(events); }); }, std::move(failed));
+            if (!r) stop_before = GlobalPosition{e.position.value() - 1};
+            return r;
+        }
+        const std::size_t half = events.size() / 2;
+        for (const auto part : {events.first(half), events.subspan(half)}) {
+            auto r = detail::guarded([&] { return projector_.apply_batch(part); });
+            if (r) {
+                status_.applied += part.size();
+                continue;
+            }
+            if (auto narrowed = narrow(part, std::move(r).error(), stop_before); !narrowed) return narrowed;
+        }
+        return {};
     }
 
     enum class Next : unsigned char { skip, retry, stop };
@@ -393,12 +420,13 @@ private:
     }
 
     /// Applies one event under the error policy: the result is an error only if the projection
-    /// must stop.
+    /// must stop. `first`: the error of a first attempt already made.
     template <class F>
-    auto with_policy(const RecordedEvent<Event>& e, F&& attempt) -> Result<void> {
+    auto with_policy(const RecordedEvent<Event>& e, F&& attempt, std::optional<Error> first = std::nullopt)
+        -> Result<void> {
         std::chrono::milliseconds delay = options_.on_error.initial_delay;
         for (std::uint32_t n = 1;; ++n) {
-            auto r = attempt();
+            auto r = n == 1 && first ? Result<void>(fail(std::move(*first))) : attempt();
             if (r) {
                 ++status_.applied;
                 return {};
