@@ -242,3 +242,109 @@ TEST_CASE("a batch-only projector on PostgreSQL: only the failing events meet th
     }
 }
 
+TEST_CASE("PostgreSQL read models with uuid, jsonb, timestamptz and nullable integer columns",
+          "[postgres][projection][fixes]") {
+    Scratch scratch;
+    auto store = open_store(scratch.schema());
+    testing_support::typed_columns_on_every_store(store, testing_support::TypedReadModel{scratch.table()});
+}
+
+TEST_CASE("SqlSession on PostgreSQL binds $N by number and refuses what would bind wrongly",
+          "[postgres][projection][fixes]") {
+    Scratch scratch;
+    auto store = open_store(scratch.schema());
+    testing_support::placeholders_bind_by_number(store);
+    // Only PostgreSQL has dollar-quoted strings.
+    std::vector<std::string> row;
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) {
+        return sql.query("SELECT $q$ $2 $q$, $1, $$'$3'$$", {std::string_view("a")},
+                         [&](const eventcore::SqlRow& r) {
+                             for (int c = 0; c < r.columns(); ++c) row.emplace_back(r.text(c));
+                         });
+    }));
+    CHECK(row == std::vector<std::string>{" $2 ", "a", "'$3'"});
+    // A text value PostgreSQL cannot hold is refused, not cut short.
+    auto nul = store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        auto r = sql.execute("SELECT $1", {std::string_view("a\0b", 3)});
+        if (!r) return eventcore::fail(std::move(r).error());
+        return {};
+    });
+    REQUIRE_FALSE(nul);
+    CHECK(nul.error().kind() == ErrorKind::validation);
+    CHECK_THAT(nul.error().message(), Catch::Contains("$1") && Catch::Contains("NUL"));
+}
+
+TEST_CASE("PostgreSQL read models stay out of the store's schema", "[postgres][projection][fixes]") {
+    Scratch scratch;
+    const auto schema = scratch.schema();
+    auto store = open_store(schema);
+    REQUIRE(eventcore::append_to_stream(store, bank::id("kept"), ExpectedVersion::any(), {bank::MoneyDeposited{5}}));
+    REQUIRE(store.save_checkpoint("kept", GlobalPosition{1}));
+    const auto relations = [&] {
+        return raw_sql(fmt::format("SELECT c.relname, c.relkind, (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE "
+                                   "a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) FROM pg_catalog.pg_class c "
+                                   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{}' "
+                                   "ORDER BY c.relname",
+                                   schema));
+    };
+    const auto before = relations();
+    const auto run = [&](const std::vector<std::string>& statements) {
+        return store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+            for (const auto& s : statements) {
+                auto r = sql.execute(s);
+                if (!r) return eventcore::fail(std::move(r).error());
+            }
+            return {};
+        });
+    };
+    const auto q = fmt::format("\"{}\"", schema);
+    for (const auto& statements : std::vector<std::vector<std::string>>{
+             {fmt::format("CREATE TABLE {}.balances (account text PRIMARY KEY)", q)},
+             {fmt::format("CREATE TABLE {}.events_copy AS SELECT * FROM {}.events", q, q)},
+             {fmt::format("SET LOCAL search_path = {}", q), "CREATE TABLE balances (account text)"},
+             {fmt::format("INSERT INTO {}.checkpoints (name, position) VALUES ('forged', 99)", q)},
+             {fmt::format("UPDATE {}.checkpoints SET position = 0", q)},
+             {fmt::format("DELETE FROM {}.events", q)},
+             {fmt::format("ALTER TABLE {}.events ADD COLUMN extra int", q)},
+             {fmt::format("CREATE INDEX ON {}.events (event_type)", q)},
+             {fmt::format("DROP TABLE {}.checkpoints", q)},
+             {fmt::format("SELECT * FROM {}.log_head FOR UPDATE", q)},
+         }) {
+        INFO(statements.back());
+        auto r = run(statements);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind() == ErrorKind::validation);
+        CHECK_THAT(r.error().message(), Catch::Contains(schema) && Catch::Contains("reserved") &&
+                                            Catch::Contains("rolled back"));
+    }
+    // Reading the store's tables is fine, and so is a read model in the default schema.
+    const auto model = scratch.table();
+    REQUIRE(run({fmt::format("CREATE TABLE {} (n bigint)", model),
+                 fmt::format("INSERT INTO {} SELECT count(*) FROM {}.events", model, q)}));
+    CHECK(raw_sql(fmt::format("SELECT n FROM {}", model)) == "1\n");
+
+    // An exactly-once projector that writes into the store's schema stops, and moves nothing.
+    struct Intruder {
+        std::string schema;
+        auto apply(const eventcore::RecordedEvent<bank::BankEvent>&, eventcore::SqlSession& sql) const
+            -> eventcore::Result<void> {
+            auto r = sql.execute(fmt::format("INSERT INTO \"{}\".checkpoints (name, position) VALUES ('forged', 1)", schema));
+            if (!r) return eventcore::fail(std::move(r).error());
+            return {};
+        }
+    };
+    Intruder intruder{schema};
+    eventcore::ProjectionRunner runner{store, intruder, {.name = "intruder"}};
+    auto ran = runner.catch_up();
+    REQUIRE_FALSE(ran);
+    CHECK(ran.error().kind() == ErrorKind::validation);
+
+    CHECK(relations() == before); // nothing created, dropped or changed in the store's schema
+    CHECK(eventcore::load_log(store)->size() == 1);
+    CHECK(store.load_checkpoint("kept")->value() == GlobalPosition{1});
+    CHECK_FALSE(store.load_checkpoint("forged")->has_value());
+    CHECK_FALSE(store.load_checkpoint("intruder")->has_value());
+    REQUIRE(eventcore::append_to_stream(store, bank::id("kept"), ExpectedVersion::exact(eventcore::StreamVersion{1}),
+                                        {bank::MoneyDeposited{6}}));
+    CHECK(bank::balance(store, bank::id("kept")) == 11);
+}

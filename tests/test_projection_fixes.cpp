@@ -132,6 +132,103 @@ TEST_CASE("a batch-only projector: a failing batch is narrowed down to the faili
     }
 }
 
+TEST_CASE("SQLite read models with uuid, jsonb, timestamptz and nullable integer columns", "[projection][sqlite][fixes]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    typed_columns_on_every_store(store, TypedReadModel{"typed_model"});
+}
+
+TEST_CASE("SqlSession on SQLite binds $N by number and refuses what would bind wrongly", "[projection][sqlite][fixes]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    placeholders_bind_by_number(store);
+
+    const auto outcome = [&](std::string_view sql, std::initializer_list<eventcore::SqlValue> params)
+        -> eventcore::Result<std::vector<std::string>> {
+        std::vector<std::string> out;
+        auto r = store.transaction([&](eventcore::SqlSession& session) {
+            return session.query(sql, params, [&](const eventcore::SqlRow& row) {
+                for (int c = 0; c < row.columns(); ++c) out.emplace_back(row.text(c));
+            });
+        });
+        if (!r) return eventcore::fail(std::move(r).error());
+        return out;
+    };
+    // SQLite's own numbered form binds by number too.
+    CHECK(outcome("SELECT ?2, ?1", {std::string_view("a"), std::string_view("b")}).value() ==
+          std::vector<std::string>{"b", "a"});
+    for (const auto& [sql, why] : std::vector<std::pair<std::string, std::string>>{
+             {"SELECT ?, ?", "`?`"},
+             {"SELECT :first, :second", ":first"},
+             {"SELECT @first, @second", "@first"},
+             {"SELECT $first, $second", "$first"},
+             {"SELECT ?1, $1", "?1"},
+             {"SELECT $01, $1", "$01"},
+         }) {
+        INFO(sql);
+        auto r = outcome(sql, {std::string_view("a"), std::string_view("b")});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind() == eventcore::ErrorKind::validation);
+        CHECK_THAT(r.error().message(), Catch::Contains(why) && Catch::Contains("$1"));
+    }
+}
+
+namespace {
+/// Runs one statement in a transaction of its own.
+auto run_sql(Sqlite& store, std::string_view sql) -> eventcore::Result<void> {
+    return store.transaction([&](eventcore::SqlSession& session) -> eventcore::Result<void> {
+        auto r = session.execute(sql);
+        if (!r) return eventcore::fail(std::move(r).error());
+        return {};
+    });
+}
+} // namespace
+
+TEST_CASE("SQLite read models cannot take or change the names the store reserves", "[projection][sqlite][fixes]") {
+    TempDir dir;
+    auto store = sqlite_in(dir);
+    REQUIRE(eventcore::append_to_stream(store, bank::id("kept"), eventcore::ExpectedVersion::any(),
+                                        {bank::MoneyDeposited{5}}));
+    REQUIRE(store.save_checkpoint("kept", GlobalPosition{1}));
+    for (const auto& [sql, name] : std::vector<std::pair<std::string, std::string>>{
+             {"CREATE TEMP TABLE events (x INTEGER)", "events"}, // would hide the log from this connection
+             {"CREATE TEMP VIEW Checkpoints AS SELECT 1 AS name", "Checkpoints"},
+             {"CREATE TABLE eventcore_model (x INTEGER)", "eventcore_model"},
+             {"CREATE TABLE IF NOT EXISTS commands (x INTEGER)", "commands"},
+             {"CREATE INDEX by_type ON events (event_type)", "events"},
+             {"CREATE TRIGGER on_append AFTER INSERT ON events BEGIN SELECT 1; END", "events"},
+             {"DROP TABLE checkpoints", "checkpoints"},
+             {"ALTER TABLE events ADD COLUMN extra INTEGER", "events"},
+             {"DELETE FROM events", "events"},
+             {"UPDATE checkpoints SET position = 0", "checkpoints"},
+             {"INSERT INTO command_streams VALUES (x'00', 0, 'a', 1)", "command_streams"},
+             {"DELETE FROM eventcore_schema", "eventcore_schema"},
+         }) {
+        INFO(sql);
+        auto r = run_sql(store, sql);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind() == eventcore::ErrorKind::validation);
+        CHECK_THAT(r.error().message(), Catch::Contains(fmt::format("'{}'", name)) && Catch::Contains("reserved"));
+    }
+    // A read model of its own, beside the store's tables, reading them.
+    REQUIRE(run_sql(store, "CREATE TABLE model (x INTEGER)"));
+    REQUIRE(run_sql(store, "CREATE TEMP TABLE scratch (x INTEGER)"));
+    REQUIRE(run_sql(store, "INSERT INTO model SELECT count(*) FROM events"));
+    REQUIRE(run_sql(store, "CREATE INDEX model_x ON model (x)"));
+    // A trigger on a read model that would write to the store's tables is refused when it fires.
+    REQUIRE(run_sql(store, "CREATE TRIGGER sneaky AFTER INSERT ON model BEGIN DELETE FROM events; END"));
+    auto fired = run_sql(store, "INSERT INTO model VALUES (2)");
+    REQUIRE_FALSE(fired);
+    CHECK_THAT(fired.error().message(), Catch::Contains("'events'") && Catch::Contains("reserved"));
+
+    // Nothing of the store was touched: the log, the checkpoint, and reads through every connection.
+    for (int i = 0; i < 8; ++i) CHECK(eventcore::load_log(store)->size() == 1);
+    CHECK(store.load_checkpoint("kept")->value() == GlobalPosition{1});
+    REQUIRE(eventcore::append_to_stream(store, bank::id("kept"), eventcore::ExpectedVersion::exact(eventcore::StreamVersion{1}),
+                                        {bank::MoneyDeposited{6}}));
+    CHECK(bank::balance(store, bank::id("kept")) == 11);
+}
+
 TEST_CASE("an in-memory projection lock may outlive its store", "[projection][fixes]") {
     auto store = std::make_unique<Memory>();
     auto lock = store->lock_projection("outlived", std::chrono::milliseconds{0});

@@ -4,6 +4,7 @@
 #include <eventcore/detail/stream_index.hpp>
 
 #include "common/connection_pool.hpp"
+#include "common/sql_parameters.hpp"
 #include "connection.hpp"
 
 #include <fmt/format.h>
@@ -859,28 +860,51 @@ private:
     const Statement& stmt_;
 };
 
-/// A caller's statements inside one of the store's write transactions.
+/// Whether `name` is one the store keeps for itself: its tables, and anything starting
+/// `eventcore_` (SQLite compares names without regard to case).
+auto reserved_name(std::string_view name) -> bool {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    const auto is = [&](std::string_view reserved, bool prefix) {
+        if (prefix ? name.size() < reserved.size() : name.size() != reserved.size()) return false;
+        for (std::size_t i = 0; i < reserved.size(); ++i) {
+            if (lower(name[i]) != reserved[i]) return false;
+        }
+        return true;
+    };
+    return is("events", false) || is("commands", false) || is("command_streams", false) || is("checkpoints", false) ||
+           is("eventcore_", true);
+}
+
+constexpr std::string_view reserved_names =
+    "events, commands, command_streams, checkpoints, eventcore_schema and every name starting eventcore_";
+
+/// A caller's statements inside one of the store's write transactions. While one of them is
+/// prepared or runs (SQLite may prepare it again when the schema changes), an authorizer refuses
+/// what would create, drop, alter or write a table the store reserves, or an object on one: a
+/// TEMP table named `events` would hide the log from every later read on this connection.
 class Session final : public SqlSession {
 public:
     explicit Session(Connection& c) : c_(c) {}
 
     auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+        const Guard guard(*this);
         auto stmt = prepared(sql, params);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW) {
         }
-        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        if (rc != SQLITE_DONE) return failed(rc, sql);
         return static_cast<std::int64_t>(sqlite3_changes64(c_.handle()));
     }
 
     auto query(std::string_view sql, std::span<const SqlValue> params,
                eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
+        const Guard guard(*this);
         auto stmt = prepared(sql, params);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW) row(Row(*stmt));
-        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        if (rc != SQLITE_DONE) return failed(rc, sql);
         return {};
     }
 
@@ -921,11 +945,122 @@ public:
     }
 
 private:
+    /// The authorizer, on while a caller's statement is prepared or stepped (calls may nest: a
+    /// statement run from a query's row callback).
+    class Guard {
+    public:
+        explicit Guard(Session& s) : s_(s) {
+            if (s_.guards_++ == 0) sqlite3_set_authorizer(s_.c_.handle(), &Session::authorize, &s_);
+        }
+        Guard(const Guard&) = delete;
+        auto operator=(const Guard&) -> Guard& = delete;
+        ~Guard() {
+            if (--s_.guards_ == 0) sqlite3_set_authorizer(s_.c_.handle(), nullptr, nullptr);
+        }
+
+    private:
+        Session& s_;
+    };
+
+    static auto authorize(void* self, int action, const char* a, const char* b, const char*, const char*) -> int {
+        auto& session = *static_cast<Session*>(self);
+        const auto refuse = [&](const char* name, std::string_view doing) {
+            if (name == nullptr || !reserved_name(name)) return false;
+            session.refused_ = fmt::format("{} '{}'", doing, name);
+            return true;
+        };
+        bool denied = false;
+        switch (action) {
+        case SQLITE_CREATE_TABLE:
+        case SQLITE_CREATE_TEMP_TABLE:
+        case SQLITE_CREATE_VIEW:
+        case SQLITE_CREATE_TEMP_VIEW:
+        case SQLITE_CREATE_VTABLE: denied = refuse(a, "create"); break;
+        case SQLITE_CREATE_INDEX:
+        case SQLITE_CREATE_TEMP_INDEX:
+        case SQLITE_CREATE_TRIGGER:
+        case SQLITE_CREATE_TEMP_TRIGGER: denied = refuse(a, "create") || refuse(b, "create an index or trigger on"); break;
+        case SQLITE_DROP_TABLE:
+        case SQLITE_DROP_TEMP_TABLE:
+        case SQLITE_DROP_VIEW:
+        case SQLITE_DROP_TEMP_VIEW:
+        case SQLITE_DROP_VTABLE: denied = refuse(a, "drop"); break;
+        case SQLITE_DROP_INDEX:
+        case SQLITE_DROP_TEMP_INDEX:
+        case SQLITE_DROP_TRIGGER:
+        case SQLITE_DROP_TEMP_TRIGGER: denied = refuse(a, "drop") || refuse(b, "drop an index or trigger on"); break;
+        case SQLITE_ALTER_TABLE: denied = refuse(b, "alter"); break;
+        case SQLITE_INSERT:
+        case SQLITE_UPDATE:
+        case SQLITE_DELETE: denied = refuse(a, "write to"); break;
+        default: break;
+        }
+        return denied ? SQLITE_DENY : SQLITE_OK;
+    }
+
+    /// The error of a statement that failed: refused by the authorizer, or SQLite's own.
+    auto refusal(std::string_view sql) -> tl::unexpected<Error> {
+        return fail(ErrorKind::validation,
+                    "`{}` would {}, a name reserved for the store's own tables ({}); nothing was done: give "
+                    "read-model tables names of their own",
+                    sql, std::exchange(refused_, {}), reserved_names);
+    }
+    auto failed(int rc, std::string_view sql) -> tl::unexpected<Error> {
+        if ((rc & 0xFF) == SQLITE_AUTH && !refused_.empty()) return refusal(sql);
+        return step_error(c_, rc, fmt::format("running `{}`", sql));
+    }
+
     auto prepared(std::string_view sql, std::span<const SqlValue> params) -> Result<Statement> {
+        refused_.clear();
         auto stmt = c_.use(sql);
-        if (!stmt) return stmt;
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const int at = static_cast<int>(i) + 1;
+        if (!stmt) {
+            if (!refused_.empty()) return refusal(sql);
+            return stmt;
+        }
+        // `$N` (or SQLite's `?N`) binds the value of its number, wherever it appears: SQLite
+        // itself numbers `$N` by first appearance, so `$2, $1` would swap the values.
+        const int count = stmt->parameter_count();
+        std::vector<bool> used(static_cast<std::size_t>(count) + 1, false);
+        std::vector<int> index_of(params.size() + 1, 0);
+        std::vector<std::string_view> spelled(params.size() + 1);
+        for (int i = 1; i <= count; ++i) {
+            const char* raw = stmt->parameter_name(i);
+            if (raw == nullptr)
+                return fail(ErrorKind::validation,
+                            "parameter {} of `{}` is a bare `?` (or a number that ?N skips): SqlSession binds values "
+                            "by number; write $1, $2, ... (the same on every store)",
+                            i, sql);
+            const std::string_view name(raw);
+            std::size_t number = 0;
+            bool numbered = name.size() > 1 && (name[0] == '$' || name[0] == '?') && name.size() <= 6;
+            for (std::size_t k = 1; numbered && k < name.size(); ++k) {
+                if (name[k] < '0' || name[k] > '9') numbered = false;
+                number = number * 10 + static_cast<std::size_t>(name[k] - '0');
+            }
+            if (!numbered || number == 0)
+                return fail(ErrorKind::validation,
+                            "`{}` has the parameter `{}`: SqlSession binds values by number; write $1, $2, ... (the "
+                            "same on every store), not named parameters",
+                            sql, name);
+            if (number > params.size()) {
+                used.assign(number + 1, false);
+                used[number] = true;
+                return fail(eventcore::detail::check_parameter_numbers(sql, used, params.size()).error());
+            }
+            if (index_of[number] != 0)
+                return fail(ErrorKind::validation,
+                            "`{}` writes parameter {} two ways, `{}` and `{}`, which SQLite takes for two parameters; "
+                            "write ${} each time",
+                            sql, number, spelled[number], name, number);
+            index_of[number] = i;
+            spelled[number] = name;
+            if (used.size() <= number) used.resize(number + 1, false);
+            used[number] = true;
+        }
+        if (auto checked = eventcore::detail::check_parameter_numbers(sql, used, params.size()); !checked)
+            return fail(std::move(checked).error());
+        for (std::size_t n = 1; n <= params.size(); ++n) {
+            const int at = index_of[n];
             std::visit(
                 [&](const auto& v) {
                     using T = std::decay_t<decltype(v)>;
@@ -935,13 +1070,15 @@ private:
                         stmt->bind(at, v);
                     }
                 },
-                params[i]);
+                params[n - 1]);
         }
         return stmt;
     }
 
     Connection& c_;
     int depth_ = 0;
+    int guards_ = 0;
+    std::string refused_; // what the authorizer refused, for the error
 };
 
 } // namespace
