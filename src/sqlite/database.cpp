@@ -188,6 +188,20 @@ auto read_stream_version(Connection& c, const StreamId& id) -> Result<StreamVers
     return StreamVersion{stmt->uint64(0)};
 }
 
+/// While a caller's statement (a read model's) is prepared or runs on this thread: its
+/// connection, and where the authorizer writes what it refused.
+struct CallerStatement {
+    sqlite3* db;
+    std::string* refused;
+};
+thread_local CallerStatement* caller_statement = nullptr;
+
+/// The authorizer of every connection of the store: a no-op, except for a caller's statement of a
+/// transaction body (see `Session`). Installed once per connection rather than around each
+/// statement, because installing an authorizer expires every statement the connection prepared.
+auto authorize_caller_statements(void* db, int action, const char* a, const char* b, const char* database,
+                                 const char* trigger) -> int;
+
 } // namespace
 
 struct Database::Impl {
@@ -279,6 +293,7 @@ struct Database::Impl {
             const_cast<std::int64_t*>(&busy_timeout_ms));
         if (auto r = (*c)->exec(synchronous_pragma(options.synchronous), "setting synchronous"); !r)
             return fail(std::move(r).error());
+        sqlite3_set_authorizer((*c)->handle(), &authorize_caller_statements, (*c)->handle());
         return c;
     }
 
@@ -878,10 +893,50 @@ auto reserved_name(std::string_view name) -> bool {
 constexpr std::string_view reserved_names =
     "events, commands, command_streams, checkpoints, eventcore_schema and every name starting eventcore_";
 
+auto authorize_caller_statements(void* db, int action, const char* a, const char* b, const char*, const char*) -> int {
+    const CallerStatement* statement = caller_statement;
+    // Only a caller's statement, prepared (or prepared again) on its own connection: the store's
+    // statements, and other connections this thread uses meanwhile, are the store's business.
+    if (statement == nullptr || statement->db != db) return SQLITE_OK;
+    const auto refuse = [&](const char* name, std::string_view doing) {
+        if (name == nullptr || !reserved_name(name)) return false;
+        *statement->refused = fmt::format("{} '{}'", doing, name);
+        return true;
+    };
+    bool denied = false;
+    switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_VTABLE: denied = refuse(a, "create"); break;
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER: denied = refuse(a, "create") || refuse(b, "create an index or trigger on"); break;
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_VTABLE: denied = refuse(a, "drop"); break;
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER: denied = refuse(a, "drop") || refuse(b, "drop an index or trigger on"); break;
+    case SQLITE_ALTER_TABLE: denied = refuse(b, "alter"); break;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE: denied = refuse(a, "write to"); break;
+    default: break;
+    }
+    return denied ? SQLITE_DENY : SQLITE_OK;
+}
+
 /// A caller's statements inside one of the store's write transactions. While one of them is
-/// prepared or runs (SQLite may prepare it again when the schema changes), an authorizer refuses
-/// what would create, drop, alter or write a table the store reserves, or an object on one: a
-/// TEMP table named `events` would hide the log from every later read on this connection.
+/// prepared or runs (SQLite may prepare it again when the schema changes), the connection's
+/// authorizer refuses what would create, drop, alter or write a table the store reserves, or an
+/// object on one: a TEMP table named `events` would hide the log from every later read on this
+/// connection.
 class Session final : public SqlSession {
 public:
     explicit Session(Connection& c) : c_(c) {}
@@ -945,58 +1000,22 @@ public:
     }
 
 private:
-    /// The authorizer, on while a caller's statement is prepared or stepped (calls may nest: a
-    /// statement run from a query's row callback).
+    /// Marks this thread as running one of the caller's statements on this session's connection,
+    /// for the connection's authorizer (see `CallerStatement`); calls may nest (a statement run
+    /// from a query's row callback).
     class Guard {
     public:
-        explicit Guard(Session& s) : s_(s) {
-            if (s_.guards_++ == 0) sqlite3_set_authorizer(s_.c_.handle(), &Session::authorize, &s_);
+        explicit Guard(Session& s) : previous_(caller_statement), mine_{s.c_.handle(), &s.refused_} {
+            caller_statement = &mine_;
         }
         Guard(const Guard&) = delete;
         auto operator=(const Guard&) -> Guard& = delete;
-        ~Guard() {
-            if (--s_.guards_ == 0) sqlite3_set_authorizer(s_.c_.handle(), nullptr, nullptr);
-        }
+        ~Guard() { caller_statement = previous_; }
 
     private:
-        Session& s_;
+        CallerStatement* previous_;
+        CallerStatement mine_;
     };
-
-    static auto authorize(void* self, int action, const char* a, const char* b, const char*, const char*) -> int {
-        auto& session = *static_cast<Session*>(self);
-        const auto refuse = [&](const char* name, std::string_view doing) {
-            if (name == nullptr || !reserved_name(name)) return false;
-            session.refused_ = fmt::format("{} '{}'", doing, name);
-            return true;
-        };
-        bool denied = false;
-        switch (action) {
-        case SQLITE_CREATE_TABLE:
-        case SQLITE_CREATE_TEMP_TABLE:
-        case SQLITE_CREATE_VIEW:
-        case SQLITE_CREATE_TEMP_VIEW:
-        case SQLITE_CREATE_VTABLE: denied = refuse(a, "create"); break;
-        case SQLITE_CREATE_INDEX:
-        case SQLITE_CREATE_TEMP_INDEX:
-        case SQLITE_CREATE_TRIGGER:
-        case SQLITE_CREATE_TEMP_TRIGGER: denied = refuse(a, "create") || refuse(b, "create an index or trigger on"); break;
-        case SQLITE_DROP_TABLE:
-        case SQLITE_DROP_TEMP_TABLE:
-        case SQLITE_DROP_VIEW:
-        case SQLITE_DROP_TEMP_VIEW:
-        case SQLITE_DROP_VTABLE: denied = refuse(a, "drop"); break;
-        case SQLITE_DROP_INDEX:
-        case SQLITE_DROP_TEMP_INDEX:
-        case SQLITE_DROP_TRIGGER:
-        case SQLITE_DROP_TEMP_TRIGGER: denied = refuse(a, "drop") || refuse(b, "drop an index or trigger on"); break;
-        case SQLITE_ALTER_TABLE: denied = refuse(b, "alter"); break;
-        case SQLITE_INSERT:
-        case SQLITE_UPDATE:
-        case SQLITE_DELETE: denied = refuse(a, "write to"); break;
-        default: break;
-        }
-        return denied ? SQLITE_DENY : SQLITE_OK;
-    }
 
     /// The error of a statement that failed: refused by the authorizer, or SQLite's own.
     auto refusal(std::string_view sql) -> tl::unexpected<Error> {
@@ -1077,7 +1096,6 @@ private:
 
     Connection& c_;
     int depth_ = 0;
-    int guards_ = 0;
     std::string refused_; // what the authorizer refused, for the error
 };
 
