@@ -146,7 +146,7 @@ struct SqlBalances {
             "CREATE TABLE IF NOT EXISTS demo_balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)"));
     }
     auto apply(const RecordedEvent<BankEvent>& e, eventcore::SqlSession& sql) const -> eventcore::Result<void> {
-        auto r = sql.execute("INSERT INTO demo_balances (account, balance) VALUES (?1, ?2) ON CONFLICT (account) "
+        auto r = sql.execute("INSERT INTO demo_balances (account, balance) VALUES ($1, $2) ON CONFLICT (account) "
                              "DO UPDATE SET balance = balance + excluded.balance",
                              {e.stream.view(), delta(e.payload)});
         if (!r) return eventcore::fail(std::move(r).error());

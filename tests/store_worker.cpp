@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     }
     if (kind == "project-postgres" && argc == 4) {
         auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));
-        return project(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", argv[3])});
+        return project(store, bank::postgres_balances(argv[3]));
     }
     std::fprintf(stderr, "usage: eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED\n"
                          "       eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED\n"

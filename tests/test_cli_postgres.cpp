@@ -8,6 +8,7 @@
 #include <eventcore/sqlite/database.hpp>
 
 #include <boost/json.hpp>
+#include <libpq-fe.h>
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -128,12 +129,16 @@ TEST_CASE("PostgreSQL: import refuses a non-empty schema, verify catches a broke
     CHECK(r.err_lines() == 1);
     CHECK(r.err.find("not-the-password") == std::string::npos);
 
-    auto db = eventcore::postgres::Database::open(conninfo(), {.schema = schema}).value();
-    REQUIRE(db->transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
-        if (auto deleted = sql.execute("DELETE FROM " + schema + ".events WHERE position = 4"); !deleted)
-            return eventcore::fail(deleted.error());
-        return {};
-    }));
+    // Damage the store behind its back (its own sessions refuse writes to its schema).
+    {
+        PGconn* conn = PQconnectdb(conninfo().c_str());
+        REQUIRE(PQstatus(conn) == CONNECTION_OK);
+        PGresult* deleted = PQexec(conn, ("DELETE FROM " + schema + ".events WHERE position = 4").c_str());
+        const bool ok = PQresultStatus(deleted) == PGRES_COMMAND_OK;
+        PQclear(deleted);
+        PQfinish(conn);
+        REQUIRE(ok);
+    }
     r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
     CHECK(r.code == 1);
     const auto report = boost::json::parse(r.out);

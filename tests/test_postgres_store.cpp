@@ -93,7 +93,10 @@ public:
     ~Schemas() {
         for (const auto& name : names_) {
             PGconn* conn = PQconnectdb(server().conninfo.c_str());
-            PQclear(PQexec(conn, fmt::format("SET client_min_messages = warning; DROP SCHEMA IF EXISTS \"{}\" CASCADE", name).c_str()));
+            PQclear(PQexec(conn, fmt::format("SET client_min_messages = warning; DROP SCHEMA IF EXISTS \"{0}\" CASCADE; "
+                                             "DROP SCHEMA IF EXISTS \"{0}_rm\" CASCADE",
+                                             name)
+                                     .c_str()));
             PQfinish(conn);
         }
     }
@@ -702,19 +705,19 @@ TEST_CASE("subscriptions and projections on PostgreSQL", "[postgres][projection]
     SECTION("an exactly-once projection keeps its read model in the database") {
         const auto schema = schemas.fresh();
         auto store = open_store<BankStore>(schema);
-        testing_support::exactly_once_projection(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)});
+        testing_support::exactly_once_projection(store, bank::postgres_balances(schema));
     }
     SECTION("an exactly-once runner that lost its lock is fenced by its checkpoint") {
         const auto schema = schemas.fresh();
         auto store = open_store<BankStore>(schema);
-        testing_support::lost_lock_is_fenced(store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)});
+        testing_support::lost_lock_is_fenced(store, bank::postgres_balances(schema));
     }
     SECTION("a transaction body that ignores a failed statement is rolled back, not committed") {
         const auto schema = schemas.fresh();
         auto store = open_store<BankStore>(schema);
         testing_support::ignored_statement_error_is_not_committed(
-            store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)},
-            fmt::format("INSERT INTO \"{}\".applied (position) VALUES ($1)", schema));
+            store, bank::postgres_balances(schema),
+            fmt::format("INSERT INTO \"{}_rm\".applied (position) VALUES ($1)", schema));
     }
 }
 
@@ -724,7 +727,7 @@ TEST_CASE("an exactly-once projection killed at random moments applies no event 
     const auto schema = schemas.fresh();
     auto store = open_store<BankStore>(schema);
     testing_support::exactly_once_survives_kills(
-        store, bank::SqlBalanceProjector{'$', fmt::format("\"{}\".", schema)},
+        store, bank::postgres_balances(schema),
         {EVENTCORE_STORE_WORKER, "project-postgres", server().conninfo, schema});
 }
 
@@ -736,7 +739,7 @@ TEST_CASE("a runner taking over waits for the last batch of the runner before it
     Schemas schemas;
     const auto schema = schemas.fresh();
     auto store = open_store<BankStore>(schema);
-    const bank::SqlBalanceProjector projector{'$', fmt::format("\"{}\".", schema)};
+    const auto projector = bank::postgres_balances(schema);
     REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
         projector.create(sql);
         return {};

@@ -195,6 +195,12 @@ concept EventStore =
 ///    `load_checkpoint(name) -> Result<optional<GlobalPosition>>`,
 ///    `checkpoints() -> Result<vector<Checkpoint>>` and `delete_checkpoint(name) -> Result<bool>`
 ///    keep named places in the log, durably where the store is durable.
+///
+/// A live store may also have `advance_checkpoint(name, GlobalPosition from, GlobalPosition to)
+/// -> Result<void>`, which moves a checkpoint only if it is still at `from` (a missing one is at
+/// 0) and otherwise fails with a `projection` error, code `EVENTCORE_CHECKPOINT_MOVED`: the stores
+/// of this library have it, and `ProjectionRunner` uses it when it is there (see
+/// `detail::MovesCheckpoints`), so that a runner that lost its lock cannot move a checkpoint back.
 template <class S>
 concept LiveEventStore =
     EventStore<S> && requires(S& store, const S& cstore, GlobalPosition after, std::chrono::milliseconds timeout,
@@ -207,6 +213,12 @@ concept LiveEventStore =
     };
 
 namespace detail {
+/// Whether a store can move a checkpoint by compare-and-set (see `LiveEventStore`).
+template <class S>
+concept MovesCheckpoints = requires(S& store, std::string_view name, GlobalPosition at) {
+    { store.advance_checkpoint(name, at, at) } -> std::same_as<Result<void>>;
+};
+
 /// Checks a checkpoint name: 1 to 255 bytes of UTF-8 without control characters.
 [[nodiscard]] inline auto validate_checkpoint_name(std::string_view name) -> Result<void> {
     if (name.empty() || name.size() > 255)
@@ -225,7 +237,7 @@ namespace detail {
 [[nodiscard]] inline auto checkpoint_moved(std::string_view name, GlobalPosition from) -> Error {
     return Error(ErrorKind::projection,
                  fmt::format("checkpoint {} is no longer at position {}: another runner moved it (this runner's "
-                             "projection lock was lost); its batch was rolled back",
+                             "projection lock was lost), so it was not moved from there",
                              quote_for_message(name), from))
         .with_code("EVENTCORE_CHECKPOINT_MOVED");
 }

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <mutex>
@@ -214,6 +215,19 @@ public:
         return {};
     }
 
+    /// Moves checkpoint `name` from `from` (a missing checkpoint is at 0) to `to`, only if it is
+    /// still at `from`; otherwise a `projection` error (`EVENTCORE_CHECKPOINT_MOVED`) and nothing
+    /// changes. How a runner that lost its lock is kept from moving a checkpoint back.
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+        if (auto valid = detail::validate_checkpoint_name(name); !valid) return valid;
+        std::unique_lock lock(mutex_);
+        const auto it = checkpoints_.find(name);
+        if ((it == checkpoints_.end() ? GlobalPosition{} : it->second.position) != from)
+            return fail(detail::checkpoint_moved(name, from));
+        checkpoints_.insert_or_assign(std::string(name), Checkpoint{std::string(name), to, now()});
+        return {};
+    }
+
     auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
         std::shared_lock lock(mutex_);
         const auto it = checkpoints_.find(name);
@@ -239,18 +253,21 @@ public:
     /// The one runner of projection `name`: waits up to `wait` for another runner to let go
     /// (zero: do not wait), then fails with `timeout` naming the projection.
     auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
-        std::unique_lock lock(projection_mutex_);
-        const auto free = [&] { return !running_projections_.contains(name); };
-        if (!projection_released_.wait_for(lock, wait, free)) {
+        // The lock shares the set of running names, rather than pointing into the store: a lock
+        // may be released after its store is gone.
+        auto shared = projections_;
+        std::unique_lock lock(shared->mutex);
+        const auto free = [&] { return !shared->running.contains(name); };
+        if (!shared->released.wait_for(lock, wait, free)) {
             return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
         }
-        running_projections_.emplace(name);
-        return ProjectionLock([this, key = std::string(name)] {
+        shared->running.emplace(name);
+        return ProjectionLock([shared, key = std::string(name)] {
             {
-                std::lock_guard relock(projection_mutex_);
-                running_projections_.erase(key);
+                std::lock_guard relock(shared->mutex);
+                shared->running.erase(key);
             }
-            projection_released_.notify_all();
+            shared->released.notify_all();
         });
     }
 
@@ -302,9 +319,13 @@ private:
     std::map<std::string, Checkpoint, std::less<>> checkpoints_;
     mutable std::condition_variable_any changed_; // notified after each commit that wrote events
 
-    std::mutex projection_mutex_;
-    std::condition_variable projection_released_;
-    std::set<std::string, std::less<>> running_projections_;
+    /// The projections running, with their locks' release.
+    struct Projections {
+        std::mutex mutex;
+        std::condition_variable released;
+        std::set<std::string, std::less<>> running;
+    };
+    std::shared_ptr<Projections> projections_ = std::make_shared<Projections>();
 };
 
 static_assert(LiveEventStore<InMemoryEventStore<int>>);

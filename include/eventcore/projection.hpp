@@ -189,7 +189,7 @@ public:
             reset = store_.save_checkpoint(options_.name, GlobalPosition{});
         }
         if (!reset) return fail(std::move(reset).error());
-        return drive_locked({}, true);
+        return drive_locked({}, true, *lock);
     }
 
     /// The projection's state as the store has it: checkpoint, head, lag.
@@ -208,10 +208,11 @@ private:
     auto drive(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
         auto lock = store_.lock_projection(options_.name, options_.wait_for_lock);
         if (!lock) return fail(std::move(lock).error());
-        return drive_locked(stop, until_caught_up);
+        return drive_locked(stop, until_caught_up, *lock);
     }
 
-    auto drive_locked(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
+    auto drive_locked(std::stop_token stop, bool until_caught_up, const ProjectionLock& lock)
+        -> Result<ProjectionStatus> {
         auto saved = store_.load_checkpoint(options_.name);
         if (!saved) return fail(std::move(saved).error());
         const GlobalPosition started = saved->value_or(GlobalPosition{});
@@ -228,6 +229,11 @@ private:
         while (!stop.stop_requested()) {
             auto batch = events.next(until_caught_up ? std::chrono::milliseconds{0} : options_.stop_check_interval);
             if (!batch) return fail(std::move(batch).error());
+            if (!batch->empty() || events.position() > status_.checkpoint) {
+                // A lock can be lost behind this runner's back (its PostgreSQL session ended), and
+                // another runner may have it now: look before doing anything with the batch.
+                if (auto held = lock.still_held(); !held) return fail(lost(std::move(held).error()));
+            }
             if (!batch->empty()) {
                 if (auto applied = apply_batch(*batch, events.position()); !applied)
                     return fail(std::move(applied).error());
@@ -248,14 +254,27 @@ private:
         options_.on_progress({std::min(done, std::max(total, done)), std::max(total, done), now});
     }
 
+    /// The error a projection stops with when its lock was lost.
+    [[nodiscard]] auto lost(Error why) const -> Error {
+        return Error(ErrorKind::projection,
+                     fmt::format("projection '{}' stopped before its next batch: {}", options_.name, why.message()))
+            .with_code(why.code().empty() ? std::string("EVENTCORE_PROJECTION_LOCK_LOST") : why.code());
+    }
+
+    /// Moves the checkpoint from where this runner left it to `position`: fenced, so that a
+    /// runner that lost its lock cannot move it back over another runner's progress.
     auto save(GlobalPosition position) -> Result<void> {
+        if (position == status_.checkpoint) return {};
         if constexpr (exactly_once) {
             // Fenced like a batch, so a runner that lost its lock cannot move the checkpoint.
             auto r = store_.transaction([&](SqlSession& sql) -> Result<void> {
                 return sql.advance_checkpoint(options_.name, status_.checkpoint, position);
             });
             if (!r) return r;
+        } else if constexpr (detail::MovesCheckpoints<S>) {
+            if (auto r = store_.advance_checkpoint(options_.name, status_.checkpoint, position); !r) return r;
         } else {
+            // A store without a compare-and-set move (one of its user's own): unfenced.
             if (auto r = store_.save_checkpoint(options_.name, position); !r) return r;
         }
         status_.checkpoint = position;
@@ -332,25 +351,52 @@ private:
                     return save(through);
                 }
                 if constexpr (!detail::AppliesEvents<P, Event>) {
-                    // No way to tell which event failed: the policy meets the batch's first.
-                    auto r = with_policy(batch.front(), [&] { return detail::guarded([&] { return projector_.apply_batch(batch); }); });
-                    if (!r) {
-                        (void)save(GlobalPosition{batch.front().position.value() - 1});
+                    // Only batches to apply: narrow the failing one down to the events that fail.
+                    GlobalPosition stop_before{};
+                    if (auto r = narrow(std::span<const RecordedEvent<Event>>(batch), std::move(whole).error(), stop_before);
+                        !r) {
+                        (void)save(stop_before);
                         return r;
                     }
-                    status_.applied += batch.size() - 1;
                     return save(through);
                 }
             }
-            for (const auto& e : batch) {
-                auto r = with_policy(e, [&] { return detail::guarded([&] { return projector_.apply(e); }); });
-                if (!r) {
-                    (void)save(GlobalPosition{e.position.value() - 1});
-                    return r;
+            if constexpr (detail::AppliesEvents<P, Event>) {
+                for (const auto& e : batch) {
+                    auto r = with_policy(e, [&] { return detail::guarded([&] { return projector_.apply(e); }); });
+                    if (!r) {
+                        (void)save(GlobalPosition{e.position.value() - 1});
+                        return r;
+                    }
                 }
+                return save(through);
             }
-            return save(through);
         }
+    }
+
+    /// Applies `events`, which failed as a whole with `failed`, in halves, and the halves that fail
+    /// in halves again, down to single events, which meet the error policy: every event that does
+    /// not fail on its own is applied, in order. An error only if the projection must stop, with
+    /// `stop_before` the position just before the event it stopped at.
+    auto narrow(std::span<const RecordedEvent<Event>> events, Error failed, GlobalPosition& stop_before)
+        -> Result<void> {
+        if (events.size() == 1) {
+            const auto& e = events.front();
+            auto r = with_policy(
+                e, [&] { return detail::guarded([&] { return projector_.apply_batch(events); }); }, std::move(failed));
+            if (!r) stop_before = GlobalPosition{e.position.value() - 1};
+            return r;
+        }
+        const std::size_t half = events.size() / 2;
+        for (const auto part : {events.first(half), events.subspan(half)}) {
+            auto r = detail::guarded([&] { return projector_.apply_batch(part); });
+            if (r) {
+                status_.applied += part.size();
+                continue;
+            }
+            if (auto narrowed = narrow(part, std::move(r).error(), stop_before); !narrowed) return narrowed;
+        }
+        return {};
     }
 
     enum class Next : unsigned char { skip, retry, stop };
@@ -374,12 +420,13 @@ private:
     }
 
     /// Applies one event under the error policy: the result is an error only if the projection
-    /// must stop.
+    /// must stop. `first`: the error of a first attempt already made.
     template <class F>
-    auto with_policy(const RecordedEvent<Event>& e, F&& attempt) -> Result<void> {
+    auto with_policy(const RecordedEvent<Event>& e, F&& attempt, std::optional<Error> first = std::nullopt)
+        -> Result<void> {
         std::chrono::milliseconds delay = options_.on_error.initial_delay;
         for (std::uint32_t n = 1;; ++n) {
-            auto r = attempt();
+            auto r = n == 1 && first ? Result<void>(fail(std::move(*first))) : attempt();
             if (r) {
                 ++status_.applied;
                 return {};

@@ -40,14 +40,22 @@ protected:
 };
 
 /// A transaction of an SQLite or PostgreSQL store, handed to exactly-once projectors: what they
-/// write here commits or rolls back together with the projection's checkpoint. Statements use
-/// the database's own placeholders (`?1` in SQLite, `$1` in PostgreSQL); values are always bound,
-/// never spliced into the text.
+/// write here commits or rolls back together with the projection's checkpoint. Values are always
+/// bound, never spliced into the text, and the same statement text runs on both stores:
+///
+/// 1. parameters are `$1`, `$2`, ...: value n goes to `$n` wherever it stands, and a statement
+///    must use exactly `$1` to `$<number of values>` (else `validation`); SQLite also takes its
+///    `?N`, and refuses what it would not bind by number (`?`, `:name`, `@name`, `$name`);
+/// 2. text and `nullptr` take the type of the place they go (on PostgreSQL they are sent
+///    untyped: a `uuid`, `jsonb` or `timestamptz` column takes text, a nullable integer NULL);
+/// 3. read-model tables keep out of the store's own names (SQLite: `events`, `commands`,
+///    `command_streams`, `checkpoints`, `eventcore_*`; PostgreSQL: the store's schema), which a
+///    session refuses to create, change or write (`validation`); reading them is fine.
 ///
 /// \code
 /// void apply(const eventcore::RecordedEvent<BankEvent>& e, eventcore::SqlSession& sql) {
-///     sql.execute("INSERT INTO balances (account, balance) VALUES (?1, ?2) "
-///                 "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance",
+///     sql.execute("INSERT INTO balances (account, balance) VALUES ($1, $2) "
+///                 "ON CONFLICT (account) DO UPDATE SET balance = balances.balance + excluded.balance",
 ///                 {e.stream.view(), delta(e.payload)}).value();
 /// }
 /// \endcode

@@ -52,10 +52,10 @@ auto one_line(std::string_view text) -> std::string {
 
 } // namespace
 
-void Params::add(Oid type, std::string bytes, bool is_null) {
+void Params::add(Oid type, std::string bytes, bool is_null, int format) {
     types_.push_back(static_cast<unsigned>(type));
     lengths_.push_back(static_cast<int>(bytes.size()));
-    formats_.push_back(1);
+    formats_.push_back(format);
     nulls_.push_back(is_null);
     values_.push_back(std::move(bytes));
 }
@@ -63,6 +63,7 @@ void Params::add(Oid type, std::string bytes, bool is_null) {
 void Params::null(Oid type) { add(type, {}, true); }
 void Params::int8(std::int64_t v) { add(Oid::int8, be_bytes(static_cast<std::uint64_t>(v), 8)); }
 void Params::text(std::string_view v) { add(Oid::text, std::string(v)); }
+void Params::untyped_text(std::string_view v) { add(Oid::unspecified, std::string(v), false, 0); }
 void Params::bytea(std::string_view v) { add(Oid::bytea, std::string(v)); }
 void Params::uuid(const Uuid& v) {
     add(Oid::uuid, std::string(reinterpret_cast<const char*>(v.bytes().data()), v.bytes().size()));

@@ -24,6 +24,7 @@ namespace eventcore::postgres::detail {
 
 /// Type OIDs of the parameters we send (pg_type.dat).
 enum class Oid : unsigned {
+    unspecified = 0, // the server infers the type from the statement
     boolean = 16,
     bytea = 17,
     int8 = 20,
@@ -50,6 +51,10 @@ public:
     void bytea(std::string_view v);
     void uuid(const Uuid& v);
     void float8(double v);
+    /// Text of a type the server infers from where the parameter stands (uuid, jsonb,
+    /// timestamptz, text, ...), as if it were a quoted literal: sent in text format, so it must
+    /// hold no NUL byte (the caller checks).
+    void untyped_text(std::string_view v);
     void optional_uuid(const std::optional<Uuid>& v) {
         if (v) {
             uuid(*v);
@@ -92,7 +97,7 @@ public:
     void seal();
 
 private:
-    void add(Oid type, std::string bytes, bool is_null = false);
+    void add(Oid type, std::string bytes, bool is_null = false, int format = 1);
 
     std::vector<std::string> values_;
     std::vector<bool> nulls_;

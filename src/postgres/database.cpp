@@ -4,6 +4,7 @@
 #include <eventcore/detail/stream_index.hpp>
 
 #include "common/connection_pool.hpp"
+#include "common/sql_parameters.hpp"
 #include "connection.hpp"
 #include "schema.hpp"
 
@@ -229,6 +230,48 @@ auto schema_version_in(Connection& c, const std::string& schema) -> Result<int> 
 
 } // namespace
 
+/// The store's schema is the store's: a caller's transaction (a read model's) may read its
+/// tables, but not create anything in it, nor change, lock or drop anything of it. Rather than
+/// parse the caller's SQL, look at what its statements did: the locks this transaction holds.
+/// Writing or altering a table takes a lock stronger than ACCESS SHARE on it; creating a table,
+/// view, index or sequence in a schema takes a lock on the schema itself. (Functions and types
+/// created there take neither, and go unnoticed.)
+struct SchemaGuard {
+    /// Each returns the first thing the transaction did to the schema, as text, or no row; the
+    /// second leaves out the checkpoints table, which the store itself may have written.
+    std::string any;
+    std::string besides_checkpoints;
+
+    /// Built from the schema's relations as they are now: a relation dropped later in a
+    /// transaction is no longer in the catalog that transaction sees, but its lock names it.
+    static auto make(Connection& c, const std::string& schema) -> Result<SchemaGuard> {
+        Params p;
+        p.text(schema);
+        auto r = c.execute("SELECT n.oid::text, coalesce(string_agg(c.oid::text, ',') FILTER (WHERE c.oid IS NOT NULL), "
+                           "'0'), coalesce(string_agg(c.oid::text, ',') FILTER (WHERE c.relname = 'checkpoints' OR "
+                           "c.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON "
+                           "t.oid = i.indrelid WHERE t.relname = 'checkpoints' AND t.relnamespace = n.oid)), '0') "
+                           "FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid "
+                           "WHERE n.nspname = $1 GROUP BY n.oid",
+                           p, "reading the store's relations");
+        if (!r) return fail(std::move(r).error());
+        if (r->rows() != 1) return fail(ErrorKind::storage, "the store's schema \"{}\" is gone", schema);
+        const auto text = [&](bool checkpoints_too) {
+            return fmt::format(
+                "SELECT CASE WHEN l.locktype = 'object' THEN 'create an object' ELSE "
+                "format('take %s on %s', l.mode, coalesce(quote_ident(c.relname), 'a relation it dropped')) END "
+                "FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_class c ON c.oid = l.relation "
+                "WHERE l.pid = pg_catalog.pg_backend_pid() AND l.granted AND ((l.locktype = 'relation' AND "
+                "l.mode <> 'AccessShareLock' AND (c.relnamespace = {0} OR l.relation IN ({1})){2}) OR "
+                "(l.locktype = 'object' AND l.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND "
+                "l.objid = {0})) LIMIT 1",
+                r->bytes(0, 0), r->bytes(0, 1),
+                checkpoints_too ? std::string() : fmt::format(" AND l.relation NOT IN ({})", r->bytes(0, 2)));
+        };
+        return SchemaGuard{text(true), text(false)};
+    }
+};
+
 struct Database::Impl {
     std::string conninfo;
     std::string target; // conninfo without the password
@@ -253,6 +296,11 @@ struct Database::Impl {
     std::unique_ptr<Connection> listener; // touched by the owner only
 
     std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
+
+    /// What a caller's transaction must not do to the store's schema (see `SchemaGuard`); made
+    /// at the first transaction.
+    std::mutex guard_mutex;
+    std::optional<SchemaGuard> guard;
 
     auto connect() -> Result<std::unique_ptr<Connection>> {
         return detail::open_connection({.conninfo = conninfo,
@@ -690,6 +738,30 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
+auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    Params p;
+    p.text(name);
+    p.int8(static_cast<std::int64_t>(from.value()));
+    p.int8(static_cast<std::int64_t>(to.value()));
+    // One statement: the compare and the set are one.
+    auto r = (*c)->query(
+        (from == GlobalPosition{}
+             ? sql("INSERT INTO {s}.checkpoints AS k (name, position) VALUES ($1, $3) ON CONFLICT (name) DO UPDATE "
+                   "SET position = excluded.position, updated_at = now() WHERE k.position = $2 RETURNING 1",
+                   impl_->schema)
+             : sql("UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE name = $1 AND position = $2 "
+                   "RETURNING 1",
+                   impl_->schema))
+            .c_str(),
+        p, Phase::read, "moving a checkpoint");
+    if (!r) return fail(std::move(r).error());
+    if (r->rows() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+    return {};
+}
+
 auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -757,7 +829,8 @@ auto batch_lock_key(std::string_view schema, std::string_view name) -> std::stri
 /// A caller's statements inside one transaction.
 class Session final : public SqlSession {
 public:
-    Session(Connection& c, const std::string& schema) : c_(c), schema_(schema) {}
+    Session(Connection& c, const std::string& schema, const SchemaGuard& guard)
+        : c_(c), schema_(schema), guard_(guard) {}
 
     auto execute(std::string_view text, std::span<const SqlValue> params) -> Result<std::int64_t> override {
         auto r = run(text, params);
@@ -775,6 +848,7 @@ public:
 
     auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+        if (auto clean = check(); !clean) return clean;
         Params p;
         p.text(name);
         p.int8(static_cast<std::int64_t>(position.value()));
@@ -783,19 +857,27 @@ public:
                                 schema_),
                             p, "saving a checkpoint");
         if (!r) return fail(std::move(r).error());
+        wrote_checkpoints_ = true;
         return {};
     }
 
     auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
         // Held to the end of this transaction, so a runner taking over after a crash can wait
-        // for a batch that was already committing (see `Database::lock_projection`).
+        // for a batch that was already committing (see `Database::lock_projection`). The look at
+        // what the batch's statements did to the store's schema comes in the same round trip.
         Params key;
         key.text(batch_lock_key(schema_, name));
-        if (auto locked = c_.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key,
-                                     "locking a projection's checkpoint");
-            !locked)
-            return fail(std::move(locked).error());
+        const bool look = unchecked_;
+        auto locked = c_.execute(
+            look ? fmt::format("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text, ({})", guard())
+                 : std::string("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text"),
+            key, "locking a projection's checkpoint");
+        if (!locked) return fail(std::move(locked).error());
+        if (look) {
+            unchecked_ = false;
+            if (!locked->is_null(0, 1)) return fail(trespass(locked->bytes(0, 1)));
+        }
         Params p;
         p.text(name);
         p.int8(static_cast<std::int64_t>(from.value()));
@@ -811,6 +893,7 @@ public:
                                       schema_),
                                   p, "moving a checkpoint");
         if (!r) return fail(std::move(r).error());
+        wrote_checkpoints_ = true;
         if (r->changed() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
         return {};
     }
@@ -829,31 +912,73 @@ public:
         return outcome;
     }
 
+    /// Whether the caller's statements did something to the store's schema (see `SchemaGuard`);
+    /// looks only if statements ran since the last look.
+    auto check() -> Result<void> {
+        if (!unchecked_) return {};
+        Params none;
+        auto r = c_.execute(guard(), none, "checking what the transaction did to the store's schema");
+        if (!r) return fail(std::move(r).error());
+        unchecked_ = false;
+        if (r->rows() > 0) return fail(trespass(r->bytes(0, 0)));
+        return {};
+    }
+
 private:
+    [[nodiscard]] auto guard() const -> const std::string& {
+        return wrote_checkpoints_ ? guard_.besides_checkpoints : guard_.any;
+    }
+
+    [[nodiscard]] auto trespass(std::string_view what) const -> Error {
+        return Error(ErrorKind::validation,
+                     fmt::format("a statement of the transaction would {} in the store's schema \"{}\", which is "
+                                 "reserved for the store's own tables: read models go in another schema (the "
+                                 "connection's search_path, public by default) and may only read the store's tables; "
+                                 "the transaction was rolled back",
+                                 what, schema_))
+            .with_code("EVENTCORE_RESERVED_SCHEMA");
+    }
+
     auto run(std::string_view text, std::span<const SqlValue> params) -> Result<ResultSet> {
+        // `$N` binds the value of its number: the text must use exactly $1 to $<values>, as
+        // SQLite's session insists too, so that one projector runs unchanged on both.
+        const auto scan = eventcore::detail::scan_postgres_parameters(text);
+        if (scan.too_large) return fail(ErrorKind::validation, "`{}` uses a parameter number above 65535", text);
+        if (auto numbered = eventcore::detail::check_parameter_numbers(text, scan.used, params.size()); !numbered)
+            return fail(std::move(numbered).error());
         Params p;
-        for (const auto& v : params) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (const auto* t = std::get_if<std::string_view>(&params[i]); t && t->find('\0') != std::string_view::npos)
+                return fail(ErrorKind::validation,
+                            "the text bound to ${} of `{}` holds a NUL byte, which PostgreSQL text cannot hold", i + 1,
+                            text);
+            // Text and NULL go untyped, so the server gives them the type their place asks for
+            // (a uuid, jsonb or timestamptz column, a nullable integer), as SQLite does.
             std::visit(
                 [&](const auto& x) {
                     using T = std::decay_t<decltype(x)>;
                     if constexpr (std::is_same_v<T, std::nullptr_t>) {
-                        p.null(Oid::text);
+                        p.null(Oid::unspecified);
                     } else if constexpr (std::is_same_v<T, std::int64_t>) {
                         p.int8(x);
                     } else if constexpr (std::is_same_v<T, double>) {
                         p.float8(x);
                     } else {
-                        p.text(x);
+                        p.untyped_text(x);
                     }
                 },
-                v);
+                params[i]);
         }
+        unchecked_ = true;
         return c_.execute(text, p, {}); // the error names the statement; no message built per call
     }
 
     Connection& c_;
     const std::string& schema_;
+    const SchemaGuard& guard_;
     int depth_ = 0;
+    bool unchecked_ = false;         // a caller's statement ran since the last look at the schema
+    bool wrote_checkpoints_ = false; // the store's own writes to checkpoints in this transaction
 };
 
 } // namespace
@@ -861,11 +986,23 @@ private:
 auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
+    const SchemaGuard* guard = nullptr;
+    {
+        const std::lock_guard lock(impl_->guard_mutex);
+        if (!impl_->guard) {
+            auto made = SchemaGuard::make(**c, impl_->schema);
+            if (!made) return fail(std::move(made).error());
+            impl_->guard = std::move(*made);
+        }
+        guard = &*impl_->guard;
+    }
     if (auto r = (*c)->run("BEGIN", "starting a transaction"); !r) return r;
-    Session session(**c, impl_->schema);
+    Session session(**c, impl_->schema, *guard);
     auto outcome = [&]() -> Result<void> {
         try {
-            return body(session);
+            auto r = body(session);
+            if (r && !(*c)->transaction_failed()) return session.check();
+            return r;
         } catch (...) {
             (void)(*c)->run("ROLLBACK", "rolling back");
             throw;
@@ -897,13 +1034,32 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
     return {};
 }
 
+namespace {
+
+/// Lets go of a projection lock on the session that holds it. The server would release it when
+/// the session ends, but only once it has noticed the client left: a runner started at once
+/// would find it still taken. Best effort: a broken session holds nothing any more.
+void unlock_projection(Connection& holder, const std::string& key) noexcept {
+    try {
+        if (holder.broken()) return;
+        Params p;
+        p.text(key);
+        (void)holder.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))::int4", p, Phase::read,
+                           "releasing a projection lock");
+    } catch (...) { // out of memory: the session's end releases the lock, a moment later
+    }
+}
+
+} // namespace
+
 auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     auto c = impl_->connect();
     if (!c) return fail(std::move(c).error());
     std::shared_ptr<Connection> holder(std::move(*c));
+    const std::string key_text = fmt::format("eventcore.projection.{}.{}", impl_->schema, name);
     Params key;
-    key.text(fmt::format("eventcore.projection.{}.{}", impl_->schema, name));
+    key.text(key_text);
     for (;;) {
         auto r = holder->query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int4", key, Phase::read,
                                "taking a projection lock");
@@ -921,16 +1077,43 @@ auto Database::lock_projection(std::string_view name, std::chrono::milliseconds 
     for (;;) {
         auto r = holder->query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))::int4", batch, Phase::read,
                                "waiting for a projection's last batch");
-        if (!r) return fail(std::move(r).error());
+        if (!r) {
+            unlock_projection(*holder, key_text);
+            return fail(std::move(r).error());
+        }
         if (r->int4(0, 0) == 1) break;
-        if (std::chrono::steady_clock::now() >= deadline)
+        if (std::chrono::steady_clock::now() >= deadline) {
+            unlock_projection(*holder, key_text);
             return fail(ErrorKind::timeout,
                         "projection '{}' is still committing a batch of a runner that stopped (waited {} ms)", name,
                         wait.count());
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
-    // Ending the session releases the lock: the holder connection goes with the lock.
-    return ProjectionLock([holder] {});
+    // Still held: the holder session is alive and its backend holds the lock, in one round trip.
+    // A session that ended (a server restart, a proxy's idle timeout, pg_terminate_backend) fails
+    // the query, and its lock may be another runner's by now.
+    auto check = [holder, key_text, projection = std::string(name)]() -> Result<void> {
+        const auto lost = [&](std::string_view why) {
+            return fail(Error(ErrorKind::projection,
+                              fmt::format("projection '{}' lost its lock: {}; another runner may hold it now",
+                                          projection, why))
+                            .with_code("EVENTCORE_PROJECTION_LOCK_LOST"));
+        };
+        if (holder->broken()) return lost("the PostgreSQL session that held it has ended");
+        Params p;
+        p.text(key_text);
+        auto r = holder->query("WITH k AS (SELECT hashtextextended($1, 0) AS key) SELECT count(*)::int4 FROM "
+                               "pg_catalog.pg_locks l, k WHERE l.locktype = 'advisory' AND l.pid = "
+                               "pg_catalog.pg_backend_pid() AND l.granted AND l.objsubid = 1 AND l.classid = "
+                               "((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid",
+                               p, Phase::read, "checking a projection lock");
+        if (!r)
+            return lost(fmt::format("the PostgreSQL session that held it has ended ({})", r.error().message()));
+        if (r->int4(0, 0) == 0) return lost("the PostgreSQL session that held it no longer does");
+        return {};
+    };
+    return ProjectionLock([holder, key_text] { unlock_projection(*holder, key_text); }, std::move(check));
 }
 
 

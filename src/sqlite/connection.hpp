@@ -85,6 +85,10 @@ public:
     void bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
     [[nodiscard]] auto real(int col) const -> double { return sqlite3_column_double(stmt_, col); }
     [[nodiscard]] auto columns() const -> int { return sqlite3_column_count(stmt_); }
+    /// The statement's parameters: how many (the largest index), and the name of each (`$1`,
+    /// `?2`, `:name`; null for a bare `?` or an index no parameter takes).
+    [[nodiscard]] auto parameter_count() const -> int { return sqlite3_bind_parameter_count(stmt_); }
+    [[nodiscard]] auto parameter_name(int i) const -> const char* { return sqlite3_bind_parameter_name(stmt_, i); }
     void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
     /// Binds `bytes` as a BLOB, or NULL when there are none (a prefix that filters nothing).
     void bind_blob_or_null(int i, std::string_view bytes) {

@@ -4,6 +4,7 @@
 #include <eventcore/detail/stream_index.hpp>
 
 #include "common/connection_pool.hpp"
+#include "common/sql_parameters.hpp"
 #include "connection.hpp"
 
 #include <fmt/format.h>
@@ -187,6 +188,20 @@ auto read_stream_version(Connection& c, const StreamId& id) -> Result<StreamVers
     return StreamVersion{stmt->uint64(0)};
 }
 
+/// While a caller's statement (a read model's) is prepared or runs on this thread: its
+/// connection, and where the authorizer writes what it refused.
+struct CallerStatement {
+    sqlite3* db;
+    std::string* refused;
+};
+thread_local CallerStatement* caller_statement = nullptr;
+
+/// The authorizer of every connection of the store: a no-op, except for a caller's statement of a
+/// transaction body (see `Session`). Installed once per connection rather than around each
+/// statement, because installing an authorizer expires every statement the connection prepared.
+auto authorize_caller_statements(void* db, int action, const char* a, const char* b, const char* database,
+                                 const char* trigger) -> int;
+
 } // namespace
 
 struct Database::Impl {
@@ -218,8 +233,10 @@ struct Database::Impl {
 
     /// Writers of this process take turns here before asking SQLite for the write lock (and
     /// before taking a connection, which readers may want meanwhile), so they queue without
-    /// sleeping; SQLite's busy handling is left to contention between processes.
-    std::mutex write_turn;
+    /// sleeping; SQLite's busy handling is left to contention between processes. The wait is
+    /// bounded by the busy timeout, as SQLite's own is: a transaction body that does not end (a
+    /// projector blocked on I/O) must not stall every commit of the process for good.
+    std::timed_mutex write_turn;
     std::atomic<std::thread::id> turn_holder{};
 
     class WriteTurn {
@@ -247,7 +264,13 @@ struct Database::Impl {
                         "a write to SQLite database '{}' from inside one of its own transaction bodies (a projector "
                         "appending to the store, say) would wait for itself; write through the SqlSession instead",
                         path);
-        write_turn.lock();
+        if (!write_turn.try_lock_for(options.busy_timeout))
+            return fail(Error(ErrorKind::transient,
+                              fmt::format("another writer of this process held the write turn of SQLite database '{}' "
+                                          "for longer than the busy timeout ({} ms): a transaction body (a projector's "
+                                          "batch, say) still running; nothing was written",
+                                          path, options.busy_timeout.count()))
+                            .with_code("EVENTCORE_WRITE_TURN_TIMEOUT"));
         turn_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
         return WriteTurn(*this);
     }
@@ -270,6 +293,7 @@ struct Database::Impl {
             const_cast<std::int64_t*>(&busy_timeout_ms));
         if (auto r = (*c)->exec(synchronous_pragma(options.synchronous), "setting synchronous"); !r)
             return fail(std::move(r).error());
+        sqlite3_set_authorizer((*c)->handle(), &authorize_caller_statements, (*c)->handle());
         return c;
     }
 
@@ -788,6 +812,21 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
+auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto stmt = (*c)->use(from == GlobalPosition{} ? Sql::advance_checkpoint_from_zero : Sql::advance_checkpoint);
+    if (!stmt) return fail(std::move(stmt).error());
+    stmt->bind(1, name);
+    stmt->bind(2, from.value());
+    stmt->bind(3, to.value());
+    stmt->bind(4, micros(now()));
+    if (const int rc = stmt->step(); rc != SQLITE_DONE) return step_error(**c, rc, "moving a checkpoint");
+    if (sqlite3_changes((*c)->handle()) != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
+    return {};
+}
+
 auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -838,28 +877,91 @@ private:
     const Statement& stmt_;
 };
 
-/// A caller's statements inside one of the store's write transactions.
+/// Whether `name` is one the store keeps for itself: its tables, and anything starting
+/// `eventcore_` (SQLite compares names without regard to case).
+auto reserved_name(std::string_view name) -> bool {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    const auto is = [&](std::string_view reserved, bool prefix) {
+        if (prefix ? name.size() < reserved.size() : name.size() != reserved.size()) return false;
+        for (std::size_t i = 0; i < reserved.size(); ++i) {
+            if (lower(name[i]) != reserved[i]) return false;
+        }
+        return true;
+    };
+    return is("events", false) || is("commands", false) || is("command_streams", false) || is("checkpoints", false) ||
+           is("eventcore_", true);
+}
+
+constexpr std::string_view reserved_names =
+    "events, commands, command_streams, checkpoints, eventcore_schema and every name starting eventcore_";
+
+auto authorize_caller_statements(void* db, int action, const char* a, const char* b, const char*, const char*) -> int {
+    const CallerStatement* statement = caller_statement;
+    // Only a caller's statement, prepared (or prepared again) on its own connection: the store's
+    // statements, and other connections this thread uses meanwhile, are the store's business.
+    if (statement == nullptr || statement->db != db) return SQLITE_OK;
+    const auto refuse = [&](const char* name, std::string_view doing) {
+        if (name == nullptr || !reserved_name(name)) return false;
+        *statement->refused = fmt::format("{} '{}'", doing, name);
+        return true;
+    };
+    bool denied = false;
+    switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_VTABLE: denied = refuse(a, "create"); break;
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER: denied = refuse(a, "create") || refuse(b, "create an index or trigger on"); break;
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_VTABLE: denied = refuse(a, "drop"); break;
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER: denied = refuse(a, "drop") || refuse(b, "drop an index or trigger on"); break;
+    case SQLITE_ALTER_TABLE: denied = refuse(b, "alter"); break;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE: denied = refuse(a, "write to"); break;
+    default: break;
+    }
+    return denied ? SQLITE_DENY : SQLITE_OK;
+}
+
+/// A caller's statements inside one of the store's write transactions. While one of them is
+/// prepared or runs (SQLite may prepare it again when the schema changes), the connection's
+/// authorizer refuses what would create, drop, alter or write a table the store reserves, or an
+/// object on one: a TEMP table named `events` would hide the log from every later read on this
+/// connection.
 class Session final : public SqlSession {
 public:
     explicit Session(Connection& c) : c_(c) {}
 
     auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+        const Guard guard(*this);
         auto stmt = prepared(sql, params);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW) {
         }
-        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        if (rc != SQLITE_DONE) return failed(rc, sql);
         return static_cast<std::int64_t>(sqlite3_changes64(c_.handle()));
     }
 
     auto query(std::string_view sql, std::span<const SqlValue> params,
                eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
+        const Guard guard(*this);
         auto stmt = prepared(sql, params);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW) row(Row(*stmt));
-        if (rc != SQLITE_DONE) return step_error(c_, rc, fmt::format("running `{}`", sql));
+        if (rc != SQLITE_DONE) return failed(rc, sql);
         return {};
     }
 
@@ -900,11 +1002,86 @@ public:
     }
 
 private:
+    /// Marks this thread as running one of the caller's statements on this session's connection,
+    /// for the connection's authorizer (see `CallerStatement`); calls may nest (a statement run
+    /// from a query's row callback).
+    class Guard {
+    public:
+        explicit Guard(Session& s) : previous_(caller_statement), mine_{s.c_.handle(), &s.refused_} {
+            caller_statement = &mine_;
+        }
+        Guard(const Guard&) = delete;
+        auto operator=(const Guard&) -> Guard& = delete;
+        ~Guard() { caller_statement = previous_; }
+
+    private:
+        CallerStatement* previous_;
+        CallerStatement mine_;
+    };
+
+    /// The error of a statement that failed: refused by the authorizer, or SQLite's own.
+    auto refusal(std::string_view sql) -> tl::unexpected<Error> {
+        return fail(ErrorKind::validation,
+                    "`{}` would {}, a name reserved for the store's own tables ({}); nothing was done: give "
+                    "read-model tables names of their own",
+                    sql, std::exchange(refused_, {}), reserved_names);
+    }
+    auto failed(int rc, std::string_view sql) -> tl::unexpected<Error> {
+        if ((rc & 0xFF) == SQLITE_AUTH && !refused_.empty()) return refusal(sql);
+        return step_error(c_, rc, fmt::format("running `{}`", sql));
+    }
+
     auto prepared(std::string_view sql, std::span<const SqlValue> params) -> Result<Statement> {
+        refused_.clear();
         auto stmt = c_.use(sql);
-        if (!stmt) return stmt;
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const int at = static_cast<int>(i) + 1;
+        if (!stmt) {
+            if (!refused_.empty()) return refusal(sql);
+            return stmt;
+        }
+        // `$N` (or SQLite's `?N`) binds the value of its number, wherever it appears: SQLite
+        // itself numbers `$N` by first appearance, so `$2, $1` would swap the values.
+        const int count = stmt->parameter_count();
+        std::vector<bool> used(static_cast<std::size_t>(count) + 1, false);
+        std::vector<int> index_of(params.size() + 1, 0);
+        std::vector<std::string_view> spelled(params.size() + 1);
+        for (int i = 1; i <= count; ++i) {
+            const char* raw = stmt->parameter_name(i);
+            if (raw == nullptr)
+                return fail(ErrorKind::validation,
+                            "parameter {} of `{}` is a bare `?` (or a number that ?N skips): SqlSession binds values "
+                            "by number; write $1, $2, ... (the same on every store)",
+                            i, sql);
+            const std::string_view name(raw);
+            std::size_t number = 0;
+            bool numbered = name.size() > 1 && (name[0] == '$' || name[0] == '?') && name.size() <= 6;
+            for (std::size_t k = 1; numbered && k < name.size(); ++k) {
+                if (name[k] < '0' || name[k] > '9') numbered = false;
+                number = number * 10 + static_cast<std::size_t>(name[k] - '0');
+            }
+            if (!numbered || number == 0)
+                return fail(ErrorKind::validation,
+                            "`{}` has the parameter `{}`: SqlSession binds values by number; write $1, $2, ... (the "
+                            "same on every store), not named parameters",
+                            sql, name);
+            if (number > params.size()) {
+                used.assign(number + 1, false);
+                used[number] = true;
+                return fail(eventcore::detail::check_parameter_numbers(sql, used, params.size()).error());
+            }
+            if (index_of[number] != 0)
+                return fail(ErrorKind::validation,
+                            "`{}` writes parameter {} two ways, `{}` and `{}`, which SQLite takes for two parameters; "
+                            "write ${} each time",
+                            sql, number, spelled[number], name, number);
+            index_of[number] = i;
+            spelled[number] = name;
+            if (used.size() <= number) used.resize(number + 1, false);
+            used[number] = true;
+        }
+        if (auto checked = eventcore::detail::check_parameter_numbers(sql, used, params.size()); !checked)
+            return fail(std::move(checked).error());
+        for (std::size_t n = 1; n <= params.size(); ++n) {
+            const int at = index_of[n];
             std::visit(
                 [&](const auto& v) {
                     using T = std::decay_t<decltype(v)>;
@@ -914,13 +1091,14 @@ private:
                         stmt->bind(at, v);
                     }
                 },
-                params[i]);
+                params[n - 1]);
         }
         return stmt;
     }
 
     Connection& c_;
     int depth_ = 0;
+    std::string refused_; // what the authorizer refused, for the error
 };
 
 } // namespace

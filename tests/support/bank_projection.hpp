@@ -42,10 +42,13 @@ struct SqlBalanceProjector {
     char placeholder = '?';
     /// Prefix of the table names, e.g. a PostgreSQL schema `"s".`.
     std::string prefix;
+    /// A PostgreSQL schema to create for the tables (not the store's: that one is reserved).
+    std::string schema{};
 
     [[nodiscard]] auto p(int n) const -> std::string { return fmt::format("{}{}", placeholder, n); }
 
     void create(eventcore::SqlSession& sql) const {
+        if (!schema.empty()) sql.execute(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema)).value();
         sql.execute(fmt::format("CREATE TABLE IF NOT EXISTS {}balances (account TEXT PRIMARY KEY, balance BIGINT NOT NULL)",
                                 prefix))
             .value();
@@ -90,6 +93,12 @@ struct SqlBalanceProjector {
         return n;
     }
 };
+
+/// The PostgreSQL balances of a store in schema `store_schema`: in a schema of their own beside
+/// it, `<store_schema>_rm`.
+inline auto postgres_balances(std::string_view store_schema) -> SqlBalanceProjector {
+    return {'$', fmt::format("\"{}_rm\".", store_schema), fmt::format("{}_rm", store_schema)};
+}
 
 /// Balances folded from the whole log: what every projection must end up equal to.
 template <class Store>

@@ -458,3 +458,267 @@ void exactly_once_survives_kills(Store& store, const bank::SqlBalanceProjector& 
 }
 
 } // namespace testing_support
+
+namespace testing_support {
+
+/// At least once, a runner that lost its lock (simulated: another runner moves the checkpoint
+/// to the head between two of its batches) must not move the checkpoint back over that
+/// runner's progress: its next save is refused, and the checkpoint never goes backwards.
+template <class Store>
+void at_least_once_checkpoint_never_moves_back(Store& store) {
+    for (int i = 0; i < 12; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("c"), ExpectedVersion::any(), {bank::MoneyDeposited{1}}));
+    bank::BalanceProjector projector;
+    std::vector<std::uint64_t> stored; // the stored checkpoint after each batch
+    int batches = 0;
+    eventcore::ProjectionOptions options{.name = "fenced-at-least-once", .batch_size = 4};
+    options.on_progress = [&](const eventcore::ProjectionProgress&) {
+        if (++batches == 1) REQUIRE(store.save_checkpoint("fenced-at-least-once", GlobalPosition{12}));
+        stored.push_back(store.load_checkpoint("fenced-at-least-once").value().value_or(GlobalPosition{}).value());
+    };
+    eventcore::ProjectionRunner runner{store, projector, options};
+    auto ran = runner.catch_up();
+    INFO("checkpoints seen after each batch: " << fmt::format("{}", fmt::join(stored, ", ")));
+    CHECK(std::ranges::is_sorted(stored));
+    REQUIRE_FALSE(ran);
+    CHECK(ran.error().kind() == eventcore::ErrorKind::projection);
+    CHECK(ran.error().code() == "EVENTCORE_CHECKPOINT_MOVED");
+    CHECK_THAT(ran.error().message(), Catch::Contains("no longer at position 4"));
+    CHECK(store.load_checkpoint("fenced-at-least-once")->value() == GlobalPosition{12});
+}
+
+/// The store's own compare-and-set move of a checkpoint: only from where it is (a missing
+/// checkpoint is at 0).
+template <class Store>
+void checkpoint_compare_and_set(Store& store) {
+    REQUIRE(store.advance_checkpoint("cas", GlobalPosition{}, GlobalPosition{3}));
+    CHECK(store.load_checkpoint("cas")->value() == GlobalPosition{3});
+    auto stale = store.advance_checkpoint("cas", GlobalPosition{}, GlobalPosition{5});
+    REQUIRE_FALSE(stale);
+    CHECK(stale.error().kind() == eventcore::ErrorKind::projection);
+    CHECK(stale.error().code() == "EVENTCORE_CHECKPOINT_MOVED");
+    REQUIRE(store.advance_checkpoint("cas", GlobalPosition{3}, GlobalPosition{5}));
+    auto behind = store.advance_checkpoint("cas", GlobalPosition{3}, GlobalPosition{9});
+    REQUIRE_FALSE(behind);
+    CHECK_THAT(behind.error().message(), Catch::Contains("no longer at position 3"));
+    CHECK(store.load_checkpoint("cas")->value() == GlobalPosition{5});
+    auto missing = store.advance_checkpoint("never-saved", GlobalPosition{2}, GlobalPosition{4});
+    REQUIRE_FALSE(missing);
+    CHECK_FALSE(store.load_checkpoint("never-saved")->has_value());
+    auto bad = store.advance_checkpoint("", GlobalPosition{}, GlobalPosition{1});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().kind() == eventcore::ErrorKind::validation);
+}
+
+/// A projector with only `apply_batch` that fails on some events: the runner narrows each
+/// failing batch down to the events that fail, so the policy meets exactly those, and every
+/// other event is applied once. `poisoned` are positions; `events` go in commits of 16.
+template <class Store>
+void batch_only_projector_narrows_failures(Store& store, eventcore::OnError action, std::set<std::uint64_t> poisoned,
+                                           std::size_t events, std::size_t batch_size) {
+    struct BatchOnly {
+        std::map<std::uint64_t, int> failures_left; // per poisoned position
+        std::vector<std::uint64_t> applied;
+        std::map<std::uint64_t, int> alone; // calls with just this (poisoned) event
+        auto apply_batch(std::span<const eventcore::RecordedEvent<BankEvent>> batch) -> eventcore::Result<void> {
+            std::optional<std::uint64_t> failing;
+            for (const auto& e : batch) {
+                const auto p = e.position.value();
+                if (auto it = failures_left.find(p); it != failures_left.end() && it->second > 0) {
+                    --it->second;
+                    if (!failing) failing = p;
+                }
+            }
+            if (batch.size() == 1 && failures_left.contains(batch[0].position.value()))
+                ++alone[batch[0].position.value()];
+            // All or nothing, as a bulk insert in a transaction would be.
+            if (failing) return eventcore::fail(eventcore::ErrorKind::projection, "poisoned event at position {}", *failing);
+            for (const auto& e : batch) applied.push_back(e.position.value());
+            return {};
+        }
+    };
+    for (std::size_t written = 0; written < events; written += 16) {
+        std::vector<BankEvent> commit(std::min<std::size_t>(16, events - written), bank::MoneyDeposited{1});
+        REQUIRE(eventcore::append_to_stream(store, bank::id("batched"), ExpectedVersion::any(), std::move(commit)));
+    }
+    const bool recovers = action == eventcore::OnError::retry;
+    BatchOnly projector;
+    for (const auto p : poisoned) projector.failures_left[p] = recovers ? 2 : 1'000'000;
+    std::vector<eventcore::SkippedEvent> skipped;
+    const std::string name = fmt::format("batch-only-{}", static_cast<int>(action));
+    eventcore::ProjectionRunner runner{
+        store, projector,
+        {.name = name,
+         .batch_size = batch_size,
+         .on_error = {.action = action, .max_attempts = 3, .initial_delay = std::chrono::milliseconds{1}},
+         .on_skip = [&](const eventcore::SkippedEvent& s) { skipped.push_back(s); }}};
+    auto outcome = runner.catch_up();
+    std::vector<std::uint64_t> all(events);
+    std::iota(all.begin(), all.end(), std::uint64_t{1});
+    std::vector<std::uint64_t> healthy;
+    std::ranges::copy_if(all, std::back_inserter(healthy), [&](std::uint64_t p) { return !poisoned.contains(p); });
+    const std::uint64_t first = *poisoned.begin();
+    INFO("policy " << static_cast<int>(action) << ", poisoned " << fmt::format("{}", fmt::join(poisoned, ", ")));
+    switch (action) {
+    case eventcore::OnError::skip: {
+        REQUIRE(outcome);
+        CHECK(projector.applied == healthy);
+        std::vector<std::uint64_t> skipped_at;
+        for (const auto& s : skipped) {
+            skipped_at.push_back(s.position.value());
+            CHECK(s.error.message() == fmt::format("poisoned event at position {}", s.position.value()));
+        }
+        CHECK(skipped_at == std::vector<std::uint64_t>(poisoned.begin(), poisoned.end()));
+        CHECK(outcome->skipped.size() == poisoned.size());
+        CHECK(outcome->applied == healthy.size());
+        CHECK(outcome->checkpoint == GlobalPosition{events});
+        break;
+    }
+    case eventcore::OnError::stop: {
+        REQUIRE_FALSE(outcome);
+        CHECK(outcome.error().kind() == eventcore::ErrorKind::projection);
+        CHECK(outcome.error().version() == eventcore::StreamVersion{first});
+        CHECK_THAT(outcome.error().message(), Catch::Contains(fmt::format("(position {})", first)) &&
+                                                  Catch::Contains(fmt::format("poisoned event at position {}", first)));
+        CHECK(projector.applied == std::vector<std::uint64_t>(all.begin(), all.begin() + static_cast<long>(first - 1)));
+        CHECK(skipped.empty());
+        CHECK(store.load_checkpoint(name).value().value_or(GlobalPosition{}) == GlobalPosition{first - 1});
+        break;
+    }
+    case eventcore::OnError::retry: {
+        // Each poisoned event fails twice, then goes through: everything is applied, once.
+        REQUIRE(outcome);
+        CHECK(projector.applied == all);
+        CHECK(skipped.empty());
+        CHECK(outcome->checkpoint == GlobalPosition{events});
+        // Failing for good: the runner retries that event on its own, max_attempts times, then stops there.
+        BatchOnly stubborn;
+        for (const auto p : poisoned) stubborn.failures_left[p] = 1'000'000;
+        eventcore::ProjectionRunner again{
+            store, stubborn,
+            {.name = name + "-stubborn",
+             .batch_size = batch_size,
+             .on_error = {.action = action, .max_attempts = 3, .initial_delay = std::chrono::milliseconds{1}}}};
+        auto exhausted = again.catch_up();
+        REQUIRE_FALSE(exhausted);
+        CHECK_THAT(exhausted.error().message(),
+                   Catch::Contains("after 3 attempts") && Catch::Contains(fmt::format("(position {})", first)));
+        CHECK(stubborn.alone[first] == 3);
+        CHECK(stubborn.applied == std::vector<std::uint64_t>(all.begin(), all.begin() + static_cast<long>(first - 1)));
+        CHECK(store.load_checkpoint(name + "-stubborn").value().value_or(GlobalPosition{}) == GlobalPosition{first - 1});
+        break;
+    }
+    }
+}
+
+/// One exactly-once projector, unchanged, on SQLite and PostgreSQL: a read model with uuid,
+/// jsonb, timestamptz and nullable integer columns, written and read with `$N` parameters
+/// whose types the database works out.
+struct TypedReadModel {
+    std::string table;
+
+    void create(eventcore::SqlSession& sql) const {
+        sql.execute(fmt::format("CREATE TABLE {} (id uuid PRIMARY KEY, doc jsonb NOT NULL, at timestamptz NOT NULL, "
+                                "amount integer, note text)",
+                                table))
+            .value();
+    }
+    [[nodiscard]] static auto at_text(const eventcore::RecordedEvent<BankEvent>& e) -> std::string {
+        return fmt::format("2024-05-06T07:08:{:02}.{:06}Z", e.position.value() % 60, e.position.value());
+    }
+    auto apply(const eventcore::RecordedEvent<BankEvent>& e, eventcore::SqlSession& sql) const -> eventcore::Result<void> {
+        const auto amount = bank::balance_delta(e.payload);
+        const std::string id = fmt::format("{}", e.metadata.event_id);
+        const std::string doc = fmt::format(R"({{"amount": {}, "stream": "{}"}})", amount, e.stream.view());
+        const std::string at = at_text(e);
+        eventcore::SqlValue maybe_amount = nullptr;
+        if (amount % 2 == 0) maybe_amount = amount;
+        auto inserted = sql.execute(
+            fmt::format("INSERT INTO {} (id, doc, at, amount, note) VALUES ($1, $2, $3, $4, $5)", table),
+            {std::string_view(id), std::string_view(doc), std::string_view(at), maybe_amount, nullptr});
+        if (!inserted) return eventcore::fail(std::move(inserted).error());
+        auto noted = sql.execute(fmt::format("UPDATE {} SET note = $1, amount = coalesce(amount, $2) WHERE id = $3 AND at = $4",
+                                             table),
+                                 {nullptr, nullptr, std::string_view(id), std::string_view(at)});
+        if (!noted) return eventcore::fail(std::move(noted).error());
+        if (*noted != 1) return eventcore::fail(eventcore::ErrorKind::projection, "the row of {} was not found", id);
+        return {};
+    }
+};
+
+template <class Store>
+void typed_columns_on_every_store(Store& store, const TypedReadModel& model) {
+    REQUIRE(store.transaction([&](eventcore::SqlSession& sql) -> eventcore::Result<void> {
+        model.create(sql);
+        return {};
+    }));
+    for (int i = 1; i <= 6; ++i)
+        REQUIRE(eventcore::append_to_stream(store, bank::id("typed"), ExpectedVersion::any(), {bank::MoneyDeposited{i}}));
+    eventcore::ProjectionRunner runner{store, model, {.name = "typed"}};
+    auto ran = runner.catch_up();
+    REQUIRE(ran);
+    CHECK(ran->applied == 6);
+    const auto log = eventcore::load_log(store).value();
+    for (const auto& e : log) {
+        const std::string id = fmt::format("{}", e.metadata.event_id);
+        const std::string at = TypedReadModel::at_text(e);
+        std::vector<std::string> row;
+        bool amount_null = false;
+        REQUIRE(store.transaction([&](eventcore::SqlSession& sql) {
+            return sql.query(fmt::format("SELECT id, doc ->> 'amount', doc ->> 'stream', amount FROM {} "
+                                         "WHERE id = $1 AND at = $2",
+                                         model.table),
+                             {std::string_view(id), std::string_view(at)}, [&](const eventcore::SqlRow& r) {
+                                 for (int c = 0; c < 3; ++c) row.emplace_back(r.text(c));
+                                 amount_null = r.is_null(3);
+                                 if (!amount_null) row.push_back(std::to_string(r.integer(3)));
+                             });
+        }));
+        const auto amount = bank::balance_delta(e.payload);
+        INFO("event at position " << e.position.value());
+        std::vector<std::string> expected{id, std::to_string(amount), "typed"};
+        if (amount % 2 == 0) expected.push_back(std::to_string(amount));
+        CHECK(row == expected);
+        CHECK(amount_null == (amount % 2 != 0));
+    }
+}
+
+/// `$N` parameters bind by their number on every store, and what would bind wrongly is refused.
+template <class Store>
+void placeholders_bind_by_number(Store& store) {
+    const auto select = [&](std::string_view sql, std::initializer_list<eventcore::SqlValue> params)
+        -> eventcore::Result<std::vector<std::string>> {
+        std::vector<std::string> out;
+        auto r = store.transaction([&](eventcore::SqlSession& session) {
+            return session.query(sql, params, [&](const eventcore::SqlRow& row) {
+                for (int c = 0; c < row.columns(); ++c) out.emplace_back(row.is_null(c) ? "NULL" : row.text(c));
+            });
+        });
+        if (!r) return eventcore::fail(std::move(r).error());
+        return out;
+    };
+    using V = std::vector<std::string>;
+    CHECK(select("SELECT $2, $1", {std::string_view("a"), std::string_view("b")}).value() == V{"b", "a"});
+    CHECK(select("SELECT $1, $1, $2", {std::string_view("a"), std::string_view("b")}).value() == V{"a", "a", "b"});
+    CHECK(select("SELECT $3 || $1, $2", {std::string_view("a"), std::string_view("b"), std::string_view("c")}).value() ==
+          V{"ca", "b"});
+    // Text that only looks like a parameter is left alone.
+    CHECK(select("SELECT '$2', $1 /* $3 */", {std::string_view("a")}).value() == V{"$2", "a"});
+    CHECK(select("SELECT \"x$2\".v FROM (SELECT $1 AS v) AS \"x$2\"", {std::string_view("a")}).value() == V{"a"});
+
+    const auto refused = [&](std::string_view sql, std::initializer_list<eventcore::SqlValue> params,
+                             std::string_view why) {
+        INFO(sql);
+        auto r = select(sql, params);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind() == eventcore::ErrorKind::validation);
+        CHECK_THAT(r.error().message(), Catch::Contains(std::string(why)));
+    };
+    refused("SELECT $1, $3", {std::string_view("a"), std::string_view("b"), std::string_view("c")}, "$2");
+    refused("SELECT $1, $3", {std::string_view("a"), std::string_view("b")}, "$3");
+    refused("SELECT $1", {std::string_view("a"), std::string_view("b")}, "2 values");
+    refused("SELECT $1, $2", {std::string_view("a")}, "1 value");
+    refused("SELECT 1", {std::string_view("a")}, "1 value");
+}
+
+} // namespace testing_support

@@ -86,6 +86,10 @@ public:
     auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
         return core_->save_checkpoint(name, position);
     }
+    /// Moves a checkpoint only if it is still at `from` (see `LiveEventStore`).
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+        return core_->advance_checkpoint(name, from, to);
+    }
     auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
         return core_->load_checkpoint(name);
     }

@@ -96,6 +96,9 @@ public:
     auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
 
     auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>;
+    /// Moves a checkpoint from `from` (a missing one is at 0) to `to` in one statement, only if it
+    /// is still at `from`; otherwise a `projection` error, code `EVENTCORE_CHECKPOINT_MOVED`.
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>;
     auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
     auto checkpoints() -> Result<std::vector<Checkpoint>>;
     auto delete_checkpoint(std::string_view name) -> Result<bool>;

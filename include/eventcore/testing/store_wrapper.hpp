@@ -18,8 +18,9 @@
 namespace eventcore::testing {
 
 /// Forwards every call of the `EventStore` concept to `inner`, and those of `LiveEventStore`,
-/// `lock_projection` and `transaction` when `inner` has them: a wrapper is whatever kind of store
-/// it wraps. A derived class hides the calls it changes with its own of the same name.
+/// `advance_checkpoint`, `lock_projection` and `transaction` when `inner` has them: a wrapper is
+/// whatever kind of store it wraps. A derived class hides the calls it changes with its own of the
+/// same name.
 ///
 /// \code
 /// template <class Inner>
@@ -70,6 +71,11 @@ public:
         requires LiveEventStore<Inner>
     {
         return inner_.save_checkpoint(name, position);
+    }
+    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>
+        requires detail::MovesCheckpoints<Inner>
+    {
+        return inner_.advance_checkpoint(name, from, to);
     }
     auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>>
         requires LiveEventStore<Inner>
