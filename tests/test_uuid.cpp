@@ -1,3 +1,4 @@
+#include <eventcore/command_id.hpp>
 #include <eventcore/uuid.hpp>
 
 #include <catch2/catch.hpp>
