@@ -10,9 +10,15 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 using cli_support::run;
 using testing_support::TempDir;
@@ -140,4 +146,60 @@ TEST_CASE("PostgreSQL: import refuses a non-empty schema, verify catches a broke
     bool gap = false;
     for (const auto& p : report.at("problems").as_array()) gap = gap || p.as_string() == "position 4 is missing";
     CHECK(gap);
+}
+
+TEST_CASE("script/postgres keeps the connection string, password and all, to its user", "[postgres][secrets]") {
+    const std::string file = std::string(std::getenv("EVENTCORE_PG_DIR")) + "/conninfo";
+    struct stat st{};
+    REQUIRE(::stat(file.c_str(), &st) == 0);
+    INFO(file << " has mode " << std::oct << (st.st_mode & 07777));
+    CHECK((st.st_mode & 077) == 0);
+    CHECK(st.st_uid == ::geteuid()); // and the tests, run as that user, read it
+    CHECK(!password_of(conninfo()).empty());
+}
+
+namespace {
+
+/// The command lines of every process now, NUL-separated arguments, as `ps` shows them to anyone.
+auto command_lines() -> std::vector<std::string> {
+    std::vector<std::string> all;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        auto text = cli_support::slurp((entry.path() / "cmdline").string());
+        if (!text.empty()) all.push_back(std::move(text));
+    }
+    return all;
+}
+
+} // namespace
+
+TEST_CASE("eventcore-stress hands its workers the connection string out of sight of ps", "[stress][postgres][secrets]") {
+    const auto password = password_of(conninfo());
+    REQUIRE(!password.empty());
+    const std::string file = std::string(std::getenv("EVENTCORE_PG_DIR")) + "/conninfo";
+    testing_support::Child stress({EVENTCORE_STRESS, "transfers", "--backend", "postgres", "--conninfo-file", file,
+                                   "--schema", fresh_schema(), "--processes", "2", "--threads", "1", "--duration",
+                                   "3"});
+    // Look at every command line until the workers show up (and a little while after).
+    std::size_t workers_seen = 0;
+    std::size_t looks = 0;
+    std::vector<std::string> leaks;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while ((workers_seen == 0 || looks < 20) && std::chrono::steady_clock::now() < deadline) {
+        for (const auto& line : command_lines()) {
+            if (!line.starts_with(std::string(EVENTCORE_STRESS) + '\0')) continue;
+            if (line.find(std::string("--worker") + '\0') != std::string::npos) ++workers_seen;
+            if (line.find(password) != std::string::npos) leaks.push_back(line);
+        }
+        if (workers_seen > 0) ++looks;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const auto [code, out] = stress.finish();
+    INFO(out);
+    CHECK(code == 0);
+    CHECK(out.find("RESULT PASS") != std::string::npos);
+    CHECK(workers_seen > 0);
+    CHECK(leaks.empty());
 }
