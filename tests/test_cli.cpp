@@ -109,6 +109,35 @@ TEST_CASE("bad arguments and bad stores give one line and a usage or store exit 
     CHECK(r.err_lines() == 1);
 }
 
+TEST_CASE("a connection string libpq cannot parse is a usage error that never shows the password", "[cli][secrets]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    std::ofstream(dir.file("empty.jsonl")) << "";
+    // Every command that takes a store, as a user would type it.
+    const std::vector<std::vector<std::string>> commands{
+        {"streams"}, {"read", "account-1"}, {"tail"}, {"tail", "--follow"}, {"stats"}, {"verify"},
+        {"export"}, {"export", "-o", dir.file("out.jsonl")}, {"import", dir.file("empty.jsonl")}, {"migrate"},
+        {"projections"}, {"projections", "reset", "balances"}, {"--json", "stats"}};
+    // libpq's own messages about these quote the text around the fault: the password's tail,
+    // or the whole URI.
+    for (const std::string store : {"postgres:password=SECRET PART2", "postgresql://u:SECRET@[::1/db",
+                                    "postgres:host=db password=SECRET PART2 dbname=x"}) {
+        for (const auto& command : commands) {
+            std::vector<std::string> args{"--store", store};
+            args.insert(args.end(), command.begin(), command.end());
+            const auto r = run(scratch, args);
+            INFO(store << " " << command.front() << ": " << r.err);
+            CHECK(r.code == 2);
+            CHECK(r.err_lines() == 1);
+            CHECK(r.err.find("SECRET") == std::string::npos);
+            CHECK(r.err.find("PART2") == std::string::npos);
+            CHECK(r.out.find("SECRET") == std::string::npos);
+            CHECK(r.err.find("malformed") != std::string::npos);
+        }
+    }
+    CHECK(!std::filesystem::exists(dir.file("out.jsonl")));
+}
+
 TEST_CASE("the environment names the store", "[cli]") {
     TempDir dir;
     make_store(dir.file("env.db"), 4);

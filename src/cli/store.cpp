@@ -22,6 +22,11 @@ auto parse_store(std::string_view text) -> Result<StoreSpec> {
         spec.kind = StoreSpec::Kind::sqlite;
         spec.location = text.substr(7);
         if (spec.location.empty()) return fail(ErrorKind::validation, "--store sqlite: needs a file path, as in sqlite:events.db");
+        // The library's name for a private in-memory database: whatever a command wrote there
+        // would be gone when it ends.
+        if (spec.location == ":memory:")
+            return fail(ErrorKind::validation, "--store sqlite::memory: names a database in memory, which ends with "
+                                               "the command: name a file (sqlite:./:memory: for a file of that name)");
         return spec;
     }
     for (std::string_view scheme : {"postgres:", "postgresql:"}) {
@@ -33,6 +38,9 @@ auto parse_store(std::string_view text) -> Result<StoreSpec> {
             if (spec.location.empty())
                 return fail(ErrorKind::validation, "--store postgres: needs a connection string, as in "
                                                    "postgres:'host=db dbname=events' or postgresql://db/events");
+            if (auto valid = postgres::validate_conninfo(spec.location); !valid) {
+                return fail(ErrorKind::validation, "--store: {}", valid.error().message());
+            }
             return spec;
         }
     }

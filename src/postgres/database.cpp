@@ -65,6 +65,24 @@ auto redact(std::string_view conninfo) -> std::string {
     return out.empty() ? "default connection settings" : out;
 }
 
+auto validate_conninfo(std::string_view conninfo) -> Result<void> {
+    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
+    if (conninfo.find('=') == std::string_view::npos && !conninfo.starts_with("postgresql://") &&
+        !conninfo.starts_with("postgres://"))
+        return {};
+    // libpq's own parse errors quote the text around the fault, which may be a password.
+    char* message = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(std::string(conninfo).c_str(), &message);
+    if (parsed == nullptr) {
+        PQfreemem(message);
+        return fail(ErrorKind::validation,
+                    "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
+                    "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
+    }
+    PQconninfoFree(parsed);
+    return {};
+}
+
 namespace {
 
 auto sql(std::string_view text, std::string_view schema) -> std::string {
@@ -242,20 +260,7 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
     if (options.acquire_timeout.count() < 0 || options.connect_timeout.count() < 0)
         return fail(ErrorKind::validation, "postgres::Options timeouts must not be negative");
 
-    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
-    if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
-        conninfo.starts_with("postgres://")) {
-        // libpq's own parse errors quote the text around the fault, which may be a password.
-        char* message = nullptr;
-        PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &message);
-        if (parsed == nullptr) {
-            PQfreemem(message);
-            return fail(ErrorKind::validation,
-                        "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
-                        "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
-        }
-        PQconninfoFree(parsed);
-    }
+    if (auto valid = validate_conninfo(conninfo); !valid) return fail(std::move(valid).error());
     auto impl = std::make_unique<Impl>();
     impl->target = redact(conninfo);
     impl->conninfo = std::move(conninfo);
@@ -934,6 +939,7 @@ private:
 
 auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
+    if (auto valid = validate_conninfo(conninfo); !valid) return fail(std::move(valid).error());
     Impl impl;
     impl.target = redact(conninfo);
     impl.conninfo = conninfo;
