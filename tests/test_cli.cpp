@@ -9,7 +9,11 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 using cli_support::run;
 using cli_support::Tool;
@@ -136,6 +140,90 @@ TEST_CASE("a connection string libpq cannot parse is a usage error that never sh
         }
     }
     CHECK(!std::filesystem::exists(dir.file("out.jsonl")));
+}
+
+TEST_CASE("a store path that is no database file gets a clear error at once, never a hang", "[cli][paths]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    REQUIRE(::mkfifo(dir.file("pipe.db").c_str(), 0600) == 0);
+    std::filesystem::create_directory(dir.file("folder.db"));
+    const std::vector<std::vector<std::string>> commands{{"streams"}, {"read", "a"}, {"tail"},   {"stats"},
+                                                         {"verify"},  {"export"},    {"migrate"}, {"projections"},
+                                                         {"import", "/dev/null"}};
+    for (const auto& [name, what] : std::map<std::string, std::string>{{"pipe.db", "is a named pipe (FIFO)"},
+                                                                       {"folder.db", "is a directory"}}) {
+        for (const auto& command : commands) {
+            std::vector<std::string> args{"--store", "sqlite:" + dir.file(name)};
+            args.insert(args.end(), command.begin(), command.end());
+            // A tool that hangs is killed (exit 137) and fails the test.
+            const auto r = Tool(scratch, args).finish(std::chrono::seconds(20));
+            INFO(name << " " << command.front());
+            CHECK(r.code == 3);
+            CHECK(r.err == "eventcore: SQLite database '" + dir.file(name) + "' " + what + ", not a database file\n");
+        }
+    }
+    const auto r = run(scratch, {"--store", "sqlite:" + dir.file("no/such/folder/x.db"), "migrate"});
+    CHECK(r.code == 3);
+    CHECK(r.err == "eventcore: cannot create SQLite database '" + dir.file("no/such/folder/x.db") + "': folder '" +
+                       dir.file("no/such/folder") + "' does not exist\n");
+}
+
+TEST_CASE("an SQLite store is the file named, never a URI and never memory", "[cli][paths]") {
+    TempDir dir;
+    const auto scratch = dir.path().string(); // the tool's working directory
+    make_store(dir.file("source.db"), 12);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("source.db"), "export", "-o", dir.file("log.jsonl")}).code == 0);
+
+    // SQLite would read these as URIs: an in-memory database (the import kept nothing), or a
+    // file without locking. They are files of those names.
+    for (const std::string name : {"file:copy.db?mode=memory", "file:shared.db?nolock=1"}) {
+        INFO(name);
+        auto r = run(scratch, {"--store", "sqlite:" + name, "import", dir.file("log.jsonl")});
+        REQUIRE(r.code == 0);
+        CHECK(std::filesystem::is_regular_file(dir.path() / name));
+        r = run(scratch, {"--store", "sqlite:" + name, "export"});
+        REQUIRE(r.code == 0);
+        CHECK(r.out == cli_support::slurp(dir.file("log.jsonl")));
+    }
+    CHECK(!std::filesystem::exists(dir.path() / "copy.db"));
+    CHECK(!std::filesystem::exists(dir.path() / "shared.db"));
+
+    // The library's in-memory database would end with the command.
+    for (const auto& command : {std::vector<std::string>{"import", dir.file("log.jsonl")}, {"migrate"}, {"stats"}}) {
+        std::vector<std::string> args{"--store", "sqlite::memory:"};
+        args.insert(args.end(), command.begin(), command.end());
+        const auto r = run(scratch, args);
+        CHECK(r.code == 2);
+        CHECK(r.err_lines() == 1);
+        CHECK(r.err.find("in memory") != std::string::npos);
+    }
+    // A file of that name is a file.
+    auto r = run(scratch, {"--store", "sqlite:./:memory:", "import", dir.file("log.jsonl")});
+    CHECK(r.code == 0);
+    CHECK(std::filesystem::is_regular_file(dir.path() / ":memory:"));
+}
+
+TEST_CASE("a database that is not an eventcore store is refused and left as it was", "[cli][paths]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    const auto path = dir.file("crm.db");
+    raw_sql(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('Ada')");
+    const auto before = cli_support::slurp(path);
+    make_store(dir.file("source.db"), 3);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("source.db"), "export", "-o", dir.file("log.jsonl")}).code == 0);
+    for (const auto& command : {std::vector<std::string>{"migrate"}, {"import", dir.file("log.jsonl")},
+                                                   {"stats"}, {"verify"}, {"streams"}}) {
+        std::vector<std::string> args{"--store", "sqlite:" + path};
+        args.insert(args.end(), command.begin(), command.end());
+        const auto r = run(scratch, args);
+        INFO(command.front() << ": " << r.err);
+        CHECK(r.code == 3);
+        CHECK(r.err_lines() == 1);
+        CHECK(r.err.find("'" + path + "' is not an eventcore store") != std::string::npos);
+    }
+    CHECK(cli_support::slurp(path) == before);
+    CHECK(!std::filesystem::exists(path + "-wal"));
+    CHECK(!std::filesystem::exists(path + "-shm"));
 }
 
 TEST_CASE("the environment names the store", "[cli]") {

@@ -5,9 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <cerrno>
 
 namespace eventcore::cli {
 
@@ -117,12 +118,18 @@ void require_readable(const StoreSpec& spec, int found, int build) {
                                               spec.describe(), found, build)};
 }
 
+/// Whether nothing is at `path`: a path that cannot be looked at (a folder without search
+/// permission on the way) is for the library to explain.
+auto missing(const std::string& path) -> bool {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 } // namespace
 
 auto peek_schema_version(const StoreSpec& spec) -> int {
     if (spec.kind == StoreSpec::Kind::sqlite) {
-        std::error_code ec;
-        if (!std::filesystem::exists(spec.location, ec)) return 0;
+        if (missing(spec.location)) return 0;
         return need(sqlite::Database::schema_version_at(spec.location));
     }
     return need(postgres::Database::schema_version_at(spec.location, postgres_options(spec)));
@@ -130,8 +137,7 @@ auto peek_schema_version(const StoreSpec& spec) -> int {
 
 auto open_store(const StoreSpec& spec, Access access) -> std::unique_ptr<Store> {
     if (spec.kind == StoreSpec::Kind::sqlite) {
-        std::error_code ec;
-        if (access == Access::read && !std::filesystem::exists(spec.location, ec))
+        if (access == Access::read && missing(spec.location))
             throw Failure{exit_store, fmt::format("SQLite database '{}' does not exist", spec.location)};
         sqlite::Options options;
         options.max_connections = 2;
