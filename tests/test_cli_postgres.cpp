@@ -13,11 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 using cli_support::run;
@@ -202,4 +205,129 @@ TEST_CASE("eventcore-stress hands its workers the connection string out of sight
     CHECK(out.find("RESULT PASS") != std::string::npos);
     CHECK(workers_seen > 0);
     CHECK(leaks.empty());
+}
+
+namespace {
+
+/// Commits of one or two events with command ids, on `accounts` accounts and a stream read but
+/// never written, until `stop`.
+void write_until(eventcore::postgres::Database& db, const std::atomic<bool>& stop, std::atomic<int>& written,
+                 std::atomic<int>& failed, unsigned seed, int accounts = 6) {
+    using namespace eventcore;
+    std::mt19937 rng(seed);
+    while (!stop) {
+        const auto i = static_cast<int>(rng() % 1000);
+        const StreamId a(fmt::format("account-{}", i % accounts));
+        const StreamId b(fmt::format("account-{}", (i + 1) % accounts));
+        const StreamId rates("rates");
+        EventMetadata m;
+        m.event_id = Uuid::v7();
+        std::vector<StreamExpectation> expect{{a, ExpectedVersion::any()}, {rates, ExpectedVersion::any()}};
+        std::vector<EncodedWrite> writes{{&a, {"MoneyWithdrawn", R"({"amount":1})"}, &m}};
+        if (i % 2 == 0) {
+            expect.push_back({b, ExpectedVersion::any()});
+            writes.push_back({&b, {"MoneyDeposited", R"({"amount":1})"}, &m});
+        }
+        auto r = db.append(expect, writes, Uuid::v7());
+        if (r) {
+            ++written;
+        } else if (!r.error().is(ErrorKind::transient)) {
+            ++failed;
+            UNSCOPED_INFO("append failed: " << r.error().message());
+        }
+    }
+}
+
+auto problems_of(const cli_support::Run& r) -> std::vector<std::string> {
+    std::vector<std::string> out;
+    const auto report = boost::json::parse(r.out);
+    for (const auto& p : report.at("problems").as_array()) out.emplace_back(p.as_string());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("PostgreSQL: verify reads one snapshot, so a store under live writes is sound", "[cli][postgres][verify]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    const std::string pg = "postgres:" + conninfo();
+    const auto schema = fresh_schema();
+    auto db = eventcore::postgres::Database::open(conninfo(), {.schema = schema, .pool_size = 4}).value();
+    std::atomic<bool> stop{false};
+    std::atomic<int> written{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> writers;
+    for (unsigned t = 0; t < 3; ++t) writers.emplace_back([&, t] { write_until(*db, stop, written, failed, t + 1); });
+    while (written < 200) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    constexpr int runs = 25;
+    int unsound = 0;
+    for (int i = 0; i < runs; ++i) {
+        const auto r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
+        INFO("run " << i << ": " << r.out << r.err);
+        CHECK(r.code == 0);
+        if (r.code != 0) ++unsound;
+    }
+    stop = true;
+    for (auto& w : writers) w.join();
+    CHECK(failed == 0);
+    CHECK(unsound == 0);
+    const auto r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
+    CHECK(r.code == 0);
+    CHECK(boost::json::parse(r.out).at("command_records").to_number<int>() == written);
+}
+
+TEST_CASE("PostgreSQL: verify checks the idempotency records", "[cli][postgres][verify]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    const std::string pg = "postgres:" + conninfo();
+    const auto schema = fresh_schema();
+    auto db = eventcore::postgres::Database::open(conninfo(), {.schema = schema}).value();
+    {
+        std::atomic<bool> stop{false};
+        std::atomic<int> written{0};
+        std::atomic<int> failed{0};
+        std::thread writer([&] { write_until(*db, stop, written, failed, 7); });
+        while (written < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        stop = true;
+        writer.join();
+    }
+    auto r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
+    REQUIRE(r.code == 0);
+    const auto sql = [&](const std::string& statement) {
+        REQUIRE(db->transaction([&](eventcore::SqlSession& session) -> eventcore::Result<void> {
+            if (auto done = session.execute(statement); !done) return eventcore::fail(done.error());
+            return {};
+        }));
+    };
+    const std::string first = "(SELECT command_id FROM " + schema + ".commands ORDER BY first_position LIMIT 1 OFFSET 3)";
+    struct Damage {
+        const char* what;
+        std::string sql;
+        std::string says;
+    };
+    const std::vector<Damage> damages{
+        {"moved into a commit", "UPDATE " + schema + ".commands SET first_position = first_position + 1 WHERE command_id = " + first,
+         "it points at position"},
+        {"a version altered",
+         "UPDATE " + schema + ".commands SET streams = jsonb_set(streams, '{0,1}', to_jsonb((streams->0->>1)::int + 5)) "
+         "WHERE command_id = " + first,
+         "at version"},
+        {"streams that are not pairs", "UPDATE " + schema + ".commands SET streams = '{\"a\":1}' WHERE command_id = " + first,
+         "its streams are not a JSON array"},
+        {"an unfinished record", "UPDATE " + schema + ".commands SET committed_at = NULL WHERE command_id = " + first,
+         "it is unfinished"},
+        {"past the head", "UPDATE " + schema + ".commands SET first_position = 100000 WHERE command_id = " + first,
+         "beyond the head"},
+    };
+    for (const auto& d : damages) {
+        DYNAMIC_SECTION(d.what) {
+            sql(d.sql);
+            r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
+            INFO(r.out << r.err);
+            CHECK(r.code == 1);
+            bool said = false;
+            for (const auto& p : problems_of(r)) said = said || (p.starts_with("command record ") && p.find(d.says) != std::string::npos);
+            CHECK(said);
+        }
+    }
 }

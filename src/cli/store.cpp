@@ -92,6 +92,7 @@ public:
     auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> override {
         return db_->lock_projection(name, wait);
     }
+    auto snapshot(SnapshotBody body) -> Result<void> override { return db_->snapshot(body); }
 
 private:
     std::shared_ptr<Db> db_;

@@ -80,6 +80,8 @@ public:
     virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
     virtual auto delete_checkpoint(std::string_view name) -> Result<bool> = 0;
     virtual auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> = 0;
+    /// Runs `body` on the whole store as of one moment.
+    virtual auto snapshot(SnapshotBody body) -> Result<void> = 0;
 };
 
 /// Opens the store. For `Access::read` the store must exist with an up-to-date schema (reading

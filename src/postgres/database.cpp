@@ -949,9 +949,10 @@ auto Database::schema_version_at(const std::string& conninfo, const Options& opt
     return schema_version_in(**c, options.schema);
 }
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
+namespace {
+
+auto list_streams_on(Connection& c, const std::string& schema, const StreamListQuery& query)
+    -> Result<std::vector<StreamSummary>> {
     Params p;
     p.text(query.after);
     p.text(query.prefix);
@@ -963,12 +964,12 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
     p.int8(sql_limit(query.limit));
     // The version row says where each stream is (rows at version 0 are only locks of read-only
     // participants); its last event says when it was written.
-    auto r = (*c)->query(
+    auto r = c.query(
         sql("SELECT st.stream_id, st.version, e.recorded_at FROM {s}.streams st JOIN {s}.events e "
             "ON e.stream_id = st.stream_id AND e.version = st.version "
             "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 AND ($2 = '' OR starts_with(st.stream_id, $2)) "
             "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
-            impl_->schema)
+            schema)
             .c_str(),
         p, Phase::read, "listing streams");
     if (!r) return fail(std::move(r).error());
@@ -980,6 +981,14 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
             {std::move(*id), StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))}, r->timestamp(row, 2)});
     }
     return streams;
+}
+
+} // namespace
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return list_streams_on(**c, impl_->schema, query);
 }
 
 auto Database::statistics() -> Result<StoreStatistics> {
@@ -1044,23 +1053,24 @@ auto Database::statistics() -> Result<StoreStatistics> {
     return stats;
 }
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+namespace {
+
+auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit, LogRowVisitor visit)
+    -> Result<GlobalPosition> {
     if (limit == 0) return after;
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
     p.int8(sql_limit(limit));
     // One statement, one snapshot: the page and the rest of its last commit. Commits take
     // positions under the log_head row lock, so no later commit can show up before an earlier one.
-    auto r = (*c)->query(
+    auto r = c.query(
         sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 ORDER BY e.position "
                         "LIMIT $2) "
                         "SELECT * FROM page UNION ALL SELECT {0} FROM {{s}}.events e, (SELECT max(p.position) AS "
                         "position, max(p.commit_last) AS commit_last FROM page p) l "
                         "WHERE e.position > l.position AND e.position <= l.commit_last ORDER BY 3",
                         event_columns),
-            impl_->schema)
+            schema)
             .c_str(),
         p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
@@ -1073,6 +1083,15 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
         last = event.position;
     }
     return last;
+}
+
+} // namespace
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    if (limit == 0) return after;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return read_log_on(**c, impl_->schema, after, limit, visit);
 }
 
 auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
@@ -1175,6 +1194,117 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
                              q, Phase::read, "moving the log head");
         if (!r) return fail(std::move(r).error());
     }
+    return tx->commit();
+}
+
+// A whole-store snapshot for `eventcore verify`.
+
+namespace {
+
+/// A record's streams as `append_events` writes them: a JSON array of [stream id, version].
+auto parse_record_streams(std::string_view json, CommandRecord& record) -> bool {
+    boost::system::error_code ec;
+    const auto parsed = boost::json::parse(json, ec);
+    if (ec || !parsed.is_array()) return false;
+    for (const auto& item : parsed.get_array()) {
+        const auto* pair = item.if_array();
+        if (pair == nullptr || pair->size() != 2 || !(*pair)[0].is_string()) return false;
+        const auto& v = (*pair)[1];
+        std::uint64_t version = 0;
+        if (v.is_int64() && v.get_int64() >= 0) {
+            version = static_cast<std::uint64_t>(v.get_int64());
+        } else if (v.is_uint64()) {
+            version = v.get_uint64();
+        } else {
+            return false;
+        }
+        record.streams.emplace_back(std::string((*pair)[0].get_string()), StreamVersion{version});
+    }
+    return true;
+}
+
+class Snapshot final : public StoreSnapshot {
+public:
+    Snapshot(Connection& c, const std::string& schema) : c_(c), schema_(schema) {}
+
+    auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
+    auto head() -> Result<GlobalPosition> override {
+        Params none;
+        auto r = c_.query(sql("SELECT h.position FROM {s}.log_head h", schema_).c_str(), none, Phase::read,
+                          "reading the head");
+        if (!r) return fail(std::move(r).error());
+        return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    }
+    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+        return read_log_on(c_, schema_, after, limit, visit);
+    }
+    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+        return list_streams_on(c_, schema_, query);
+    }
+    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+        Params none;
+        auto r = c_.query(
+            sql("SELECT name, position, updated_at FROM {s}.checkpoints ORDER BY name COLLATE \"C\"", schema_).c_str(),
+            none, Phase::read, "listing checkpoints");
+        if (!r) return fail(std::move(r).error());
+        std::vector<Checkpoint> all;
+        for (int row = 0; row < r->rows(); ++row)
+            all.push_back({std::string(r->bytes(row, 0)), GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 1))},
+                           r->timestamp(row, 2)});
+        return all;
+    }
+    auto commands(CommandRecordVisitor visit) -> Result<void> override {
+        Params none;
+        auto r = c_.query(sql("SELECT c.command_id, c.first_position, c.event_count::int8, c.committed_at, c.streams "
+                              "FROM {s}.commands c ORDER BY c.command_id",
+                              schema_)
+                              .c_str(),
+                          none, Phase::read, "reading the command records");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            CommandRecord record;
+            record.command_id = r->uuid(row, 0);
+            // A command id is claimed and its record completed in one transaction: a snapshot
+            // never sees a claim without its commit.
+            if (r->is_null(row, 1) || r->is_null(row, 2) || r->is_null(row, 3) || r->is_null(row, 4)) {
+                record.damage = "it is unfinished (no position, event count, commit time or streams)";
+            } else {
+                const auto first = r->int8(row, 1);
+                const auto count = r->int8(row, 2);
+                if (first < 1 || count < 0) {
+                    record.damage = fmt::format("it records position {} and {} events", first, count);
+                } else {
+                    record.first_position = GlobalPosition{static_cast<std::uint64_t>(first)};
+                    record.event_count = static_cast<std::uint64_t>(count);
+                }
+                record.committed_at = r->timestamp(row, 3);
+                if (!parse_record_streams(r->jsonb(row, 4), record) && record.damage.empty())
+                    record.damage = fmt::format("its streams are not a JSON array of [stream, version]: {}",
+                                                eventcore::detail::quote_for_message(r->jsonb(row, 4)));
+            }
+            if (auto ok = visit(record); !ok) return ok;
+        }
+        return {};
+    }
+    auto integrity_check(std::size_t) -> Result<std::optional<std::vector<std::string>>> override {
+        return std::optional<std::vector<std::string>>{};
+    }
+
+private:
+    Connection& c_;
+    const std::string& schema_;
+};
+
+} // namespace
+
+auto Database::snapshot(SnapshotBody body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    // One snapshot for every statement of the transaction.
+    auto tx = LocalTransaction::begin(**c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!tx) return fail(std::move(tx).error());
+    Snapshot snapshot(**c, impl_->schema);
+    if (auto r = body(snapshot); !r) return r;
     return tx->commit();
 }
 

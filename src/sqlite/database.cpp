@@ -1154,11 +1154,11 @@ auto Database::schema_version_at(const std::string& path) -> Result<int> {
     return look_at(path, sqlite_filename(path));
 }
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
+namespace {
+
+auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     // With one max() in the select list, SQLite takes the bare recorded_at from that row.
-    auto stmt = (*c)->use(std::string_view(
+    auto stmt = c.use(std::string_view(
         "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
         "AND (?2 = '' OR substr(stream_id, 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
         "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
@@ -1174,8 +1174,16 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
         if (!id) return fail(std::move(id).error());
         streams.push_back({std::move(*id), StreamVersion{stmt->uint64(1)}, timestamp(stmt->int64(2))});
     }
-    if (rc != SQLITE_DONE) return step_error(**c, rc, "listing streams");
+    if (rc != SQLITE_DONE) return step_error(c, rc, "listing streams");
     return streams;
+}
+
+} // namespace
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return list_streams_on(**c, query);
 }
 
 auto Database::statistics() -> Result<StoreStatistics> {
@@ -1226,13 +1234,12 @@ auto Database::statistics() -> Result<StoreStatistics> {
     return stats;
 }
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
-    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
-    if (!tx) return fail(std::move(tx).error());
+namespace {
+
+/// A page of the log, in the connection's current transaction.
+auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
     // The columns of `read_row`, in its order.
-    auto stmt = (*c)->use(std::string_view(
+    auto stmt = c.use(std::string_view(
         "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
         "causation_id, command, custom, commit_last FROM events WHERE position > ?1 ORDER BY position"));
     if (!stmt) return fail(std::move(stmt).error());
@@ -1251,10 +1258,23 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
         last = position;
         ++count;
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading the log");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(c, rc, "reading the log");
+    return last;
+}
+
+} // namespace
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    auto last = read_log_on(**c, after, limit, visit);
+    if (!last) return last;
     if (auto r = tx->commit(); !r) return fail(std::move(r).error());
     return last;
 }
+
 
 auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
@@ -1302,6 +1322,119 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
     }
     impl_->committed.notify_all();
     return {};
+}
+
+// A whole-store snapshot for `eventcore verify`.
+
+namespace {
+
+/// Every idempotency record with its stream rows, in the connection's current transaction; and
+/// stream rows whose record is gone, as damaged records.
+auto commands_on(Connection& c, CommandRecordVisitor visit) -> Result<void> {
+    auto stmt = c.use(std::string_view(
+        "SELECT c.command_id, c.first_position, c.event_count, c.committed_at, s.ordinal, s.stream_id, s.version, 1 "
+        "FROM commands c LEFT JOIN command_streams s ON s.command_id = c.command_id "
+        "UNION ALL SELECT s.command_id, NULL, NULL, NULL, s.ordinal, s.stream_id, s.version, 0 "
+        "FROM command_streams s WHERE NOT EXISTS (SELECT 1 FROM commands c WHERE c.command_id = s.command_id) "
+        "ORDER BY 1, 5"));
+    if (!stmt) return fail(std::move(stmt).error());
+    std::optional<CommandRecord> record;
+    std::string key; // the command id's bytes as stored
+    std::int64_t next_ordinal = 0;
+    const auto finish = [&]() -> Result<void> {
+        if (!record) return {};
+        auto r = visit(*record);
+        record.reset();
+        return r;
+    };
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        if (!record || stmt->blob(0) != key) {
+            if (auto r = finish(); !r) return r;
+            key = stmt->blob(0);
+            record.emplace();
+            record->command_id = stmt->uuid(0);
+            next_ordinal = 0;
+            if (stmt->int64(7) == 1) {
+                record->first_position = GlobalPosition{stmt->uint64(1)};
+                record->event_count = stmt->uint64(2);
+                record->committed_at = timestamp(stmt->int64(3));
+            } else {
+                record->damage = "its streams are recorded, but the record itself is missing";
+            }
+            if (key.size() != 16) record->damage = fmt::format("its command id is {} bytes, not 16", key.size());
+        }
+        if (stmt->is_null(4)) continue; // a record without stream rows
+        if (stmt->int64(4) != next_ordinal && record->damage.empty())
+            record->damage = fmt::format("its stream entry {} is missing", next_ordinal);
+        next_ordinal = stmt->int64(4) + 1;
+        record->streams.emplace_back(std::string(stmt->text(5)), StreamVersion{stmt->uint64(6)});
+    }
+    if (rc != SQLITE_DONE) return step_error(c, rc, "reading the command records");
+    return finish();
+}
+
+class Snapshot final : public StoreSnapshot {
+public:
+    explicit Snapshot(Connection& c) : c_(c) {}
+
+    auto schema_version() -> Result<int> override { return stored_version(c_); }
+    auto head() -> Result<GlobalPosition> override { return read_head(c_); }
+    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+        return read_log_on(c_, after, limit, visit);
+    }
+    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+        return list_streams_on(c_, query);
+    }
+    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+        auto stmt = c_.use(Sql::list_checkpoints);
+        if (!stmt) return fail(std::move(stmt).error());
+        std::vector<Checkpoint> all;
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW)
+            all.push_back({std::string(stmt->text(0)), GlobalPosition{stmt->uint64(1)}, timestamp(stmt->int64(2))});
+        if (rc != SQLITE_DONE) return step_error(c_, rc, "listing checkpoints");
+        return all;
+    }
+    auto commands(CommandRecordVisitor visit) -> Result<void> override { return commands_on(c_, visit); }
+    auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> override {
+        const auto text = fmt::format("PRAGMA integrity_check({})", std::max<std::size_t>(limit, 1));
+        sqlite3_stmt* raw = nullptr;
+        std::vector<std::string> problems;
+        int rc = sqlite3_prepare_v2(c_.handle(), text.c_str(), -1, &raw, nullptr);
+        const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+        if (rc == SQLITE_OK) {
+            while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+                const auto* row = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+                const std::string_view line = row != nullptr ? row : "";
+                if (line != "ok") problems.emplace_back(line);
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            // A file damaged badly enough stops the check itself: that is its finding.
+            auto error = c_.error(rc, "running SQLite's integrity check");
+            if (error.code() != "SQLITE_CORRUPT" && error.code() != "SQLITE_NOTADB") return fail(std::move(error));
+            problems.push_back(error.message());
+        }
+        return std::optional<std::vector<std::string>>{std::move(problems)};
+    }
+
+private:
+    Connection& c_;
+};
+
+} // namespace
+
+auto Database::snapshot(SnapshotBody body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    // A deferred transaction's snapshot starts at its first read: start it now.
+    if (auto h = read_head(**c); !h) return fail(std::move(h).error());
+    Snapshot snapshot(**c);
+    if (auto r = body(snapshot); !r) return r;
+    return tx->commit();
 }
 
 } // namespace eventcore::sqlite

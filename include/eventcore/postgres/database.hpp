@@ -117,6 +117,9 @@ public:
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    /// Runs `body` on one `REPEATABLE READ READ ONLY` transaction: every call of the snapshot it
+    /// is handed sees the store as of one moment, while other sessions go on committing.
+    auto snapshot(SnapshotBody body) -> Result<void>;
 
     /// The eventcore schema version in `options.schema` (0 if there is none), without creating
     /// or migrating anything: for tools that must not change a database they only read.

@@ -110,6 +110,9 @@ public:
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    /// Runs `body` on one read transaction: every call of the snapshot it is handed sees the
+    /// store as of one moment (SQLite's WAL snapshot), while other connections go on committing.
+    auto snapshot(SnapshotBody body) -> Result<void>;
     /// The eventcore schema version in the file at `path` (0 for an empty database), read without
     /// creating, migrating or writing anything: for tools that must not change what they read.
     /// Fails as `open` does for a path that is not a database file, and for a database that holds
