@@ -1101,15 +1101,10 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
     const auto& s = impl_->schema;
     auto tx = LocalTransaction::begin(**c, "BEGIN");
     if (!tx) return fail(std::move(tx).error());
-    // The log_head row lock orders this import with every commit, as a commit's own would.
-    GlobalPosition head;
-    {
-        Params none;
-        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
-                             "locking the log head");
-        if (!r) return fail(std::move(r).error());
-        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
-    }
+    // Locks in the order every commit takes them (append_events), so that an import and live
+    // commits cannot deadlock: first the streams, one by one in byte order, each row created
+    // (at version 0) if missing and locked; then the log_head row, which orders this import
+    // with every commit, as a commit's own lock does.
     std::unordered_map<std::string_view, StreamVersion> current;
     {
         Params p;
@@ -1118,8 +1113,13 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
             if (current.try_emplace(e.stream.view(), StreamVersion{}).second) ids.push_back(e.stream.view());
         }
         p.array(Oid::text_array, text_array(ids));
+        // An INSERT takes its rows in the order its SELECT gives them; a conflicting row is
+        // locked by its DO UPDATE (which changes nothing) before the next row is tried.
         auto r = (*c)->query(
-            sql("SELECT st.stream_id, st.version FROM {s}.streams st WHERE st.stream_id = ANY($1) FOR UPDATE", s)
+            sql("INSERT INTO {s}.streams AS st (stream_id, version) "
+                "SELECT x.id, 0 FROM unnest($1::text[]) AS x(id) ORDER BY x.id COLLATE \"C\" "
+                "ON CONFLICT (stream_id) DO UPDATE SET version = st.version RETURNING st.stream_id, st.version",
+                s)
                 .c_str(),
             p, Phase::read, "locking the imported streams");
         if (!r) return fail(std::move(r).error());
@@ -1127,6 +1127,14 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
             if (auto at = current.find(r->bytes(row, 0)); at != current.end())
                 at->second = StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))};
         }
+    }
+    GlobalPosition head;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
+                             "locking the log head");
+        if (!r) return fail(std::move(r).error());
+        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
     auto checked = eventcore::detail::check_import(
         events, head, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
