@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 using cli_support::Run;
@@ -428,7 +429,91 @@ TEST_CASE("import refuses a non-empty store unless told, and then must continue 
     std::ofstream(dir.file("bad.jsonl")) << "{\"position\":1}\n";
     r = run(scratch, {"--store", "sqlite:" + dir.file("new.db"), "import", dir.file("bad.jsonl")});
     CHECK(r.code == 2);
-    CHECK(r.err.find("line 1: field \"stream\"") != std::string::npos);
+    CHECK(r.err.find("line 1: field \"stream\" is missing") != std::string::npos);
+}
+
+TEST_CASE("import says which line is bad and what is wrong with it, and writes nothing", "[cli][import]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    make_store(dir.file("src.db"), 6);
+    REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("src.db"), "export", "-o", dir.file("all.jsonl")}).code == 0);
+    std::vector<std::string> lines;
+    {
+        std::istringstream in(cli_support::slurp(dir.file("all.jsonl")));
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    }
+    REQUIRE(lines.size() >= 4);
+    const auto replace = [](std::string text, const std::string& from, const std::string& to) {
+        const auto at = text.find(from);
+        REQUIRE(at != std::string::npos);
+        return text.replace(at, from.size(), to);
+    };
+    struct Fault {
+        const char* what;
+        std::size_t line; // 1-based: the line the fault is put in
+        std::string text;
+        std::string says;
+    };
+    const std::vector<Fault> faults{
+        {"a byte order mark", 1, "\xEF\xBB\xBF" + lines[0], "line 1: not an exported event: it starts with a UTF-8 byte order mark"},
+        {"a truncated line", 3, lines[2].substr(0, lines[2].size() / 2),
+         "line 3: not an exported event: the line ends inside its JSON object, after"},
+        {"invalid UTF-8", 2, replace(lines[1], "\"stream\":\"", "\"stream\":\"\xC3\x28"),
+         "line 2: not an exported event: invalid UTF-8 at byte"},
+        {"a number as a string", 3, replace(lines[2], "\"version\":", "\"version\":\"1\",\"was\":"),
+         "line 3: field \"version\" is the string \"1\", where a positive integer belongs"},
+        {"a negative position", 2, replace(lines[1], "\"position\":", "\"position\":-"),
+         "line 2: field \"position\" is the number -"},
+        {"a string as a number", 2, replace(lines[1], "\"type\":\"", "\"type\":7,\"was\":\""),
+         "line 2: field \"type\" is the number 7, where a string belongs"},
+        {"a bad metadata pair", 1, replace(lines[0], "\"metadata\":[", "\"metadata\":[[\"k\"],"),
+         "line 1: field \"metadata\": entry 1 is [\"k\"], where a [key, value] pair of strings belongs"},
+        {"text after the object", 2, lines[1] + " x", "line 2: not an exported event: text after the JSON object, at byte"},
+        {"not an object", 3, "[1, 2, 3]", "line 3: not an exported event: a JSON array, not an object"},
+        {"a missing field", 2, replace(lines[1], "\"event_id\":", "\"was_event_id\":"),
+         "line 2: field \"event_id\" is missing (a string belongs there)"},
+        {"a syntax error", 1, "{\"position\": 1,, }", "line 1: not an exported event: not JSON: syntax error at byte 16"},
+    };
+    for (const auto& f : faults) {
+        DYNAMIC_SECTION(f.what) {
+            std::string text;
+            for (std::size_t i = 0; i < lines.size(); ++i) text += (i + 1 == f.line ? f.text : lines[i]) + '\n';
+            std::ofstream(dir.file("bad.jsonl"), std::ios::binary) << text;
+            const auto r = run(scratch, {"--store", "sqlite:" + dir.file("new.db"), "import", dir.file("bad.jsonl")});
+            INFO(r.err);
+            CHECK(r.code == 2);
+            CHECK(r.err_lines() == 1);
+            CHECK(r.err.find(dir.file("bad.jsonl") + ": " + f.says) != std::string::npos);
+            // Nothing of the file went in.
+            const auto stats = run(scratch, {"--store", "sqlite:" + dir.file("new.db"), "--json", "stats"});
+            REQUIRE(stats.code == 0);
+            CHECK(boost::json::parse(stats.out).at("events").to_number<std::uint64_t>() == 0);
+        }
+    }
+}
+
+TEST_CASE("a negative count or position is refused, not read as a huge number", "[cli]") {
+    TempDir dir;
+    const auto scratch = dir.path().string();
+    make_store(dir.file("n.db"), 5);
+    const std::string store = "sqlite:" + dir.file("n.db");
+    const std::vector<std::vector<std::string>> commands{
+        {"tail", "--from", "-1"},      {"tail", "--limit", "-1"},      {"streams", "--limit", "-1"},
+        {"read", "account-1", "--from", "-1"}, {"read", "account-1", "--limit", "-1"}, {"export", "--from", "-1"},
+        {"projections", "reset", "x", "--to", "-1"}, {"tail", "--limit", "1e3"}, {"tail", "--from", " 2"}};
+    for (const auto& command : commands) {
+        std::vector<std::string> args{"--store", store};
+        args.insert(args.end(), command.begin(), command.end());
+        const auto r = run(scratch, args);
+        INFO(command[0] << " " << command[command.size() - 2] << " " << command.back() << ": " << r.err << r.out);
+        CHECK(r.code == 2);
+        CHECK(r.err_lines() == 1);
+        CHECK(r.err.find(command[command.size() - 2] + ": must be a whole number, 0 or more, not '" + command.back() + "'") !=
+              std::string::npos);
+        CHECK(r.out.empty());
+    }
+    // What is right still works.
+    CHECK(run(scratch, {"--store", store, "tail", "--from", "0", "--limit", "2"}).code == 0);
 }
 
 TEST_CASE("verify passes a sound file and catches a broken one", "[cli]") {
