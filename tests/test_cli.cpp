@@ -540,6 +540,18 @@ TEST_CASE("verify passes a sound file and catches a broken one", "[cli]") {
         CHECK(r.code == 1);
         CHECK(r.out.find("versions") != std::string::npos);
     }
+    SECTION("a stream id that is not UTF-8") {
+        raw_sql(dir.file("v.db"), "UPDATE events SET stream_id = CAST(X'6163C328' AS TEXT) WHERE position = 3");
+        r = run(scratch, {"--store", store, "--json", "verify"});
+        CHECK(r.code == 1);
+        boost::system::error_code ec;
+        const auto report = boost::json::parse(r.out, ec); // the report stays UTF-8
+        REQUIRE(!ec);
+        bool named = false;
+        for (const auto& p : report.at("problems").as_array())
+            named = named || p.as_string().find("stream 'ac\\xc3(' version") != std::string::npos;
+        CHECK(named);
+    }
     SECTION("damaged metadata") {
         raw_sql(dir.file("v.db"), "UPDATE events SET event_id = X'00' WHERE position = 9");
         r = run(scratch, {"--store", store, "verify"});

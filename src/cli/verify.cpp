@@ -5,6 +5,8 @@
 #include "archive.hpp"
 #include "output.hpp"
 
+#include <eventcore/detail/utf8.hpp>
+
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -23,7 +25,25 @@ constexpr std::size_t integrity_limit = 100;
 
 /// An error reading the store that says its files are damaged: a finding, not a failure to run.
 auto is_damage(const Error& e) -> bool {
-    return e.is(ErrorKind::deserialization) || e.code() == "SQLITE_CORRUPT" || e.code() == "SQLITE_NOTADB";
+    return e.is(ErrorKind::deserialization) || e.code() == "SQLITE_CORRUPT" || e.code() == "SQLITE_NOTADB" ||
+           e.code() == "EVENTCORE_STORED_ID_INVALID";
+}
+
+/// `text` with every byte that is not part of valid UTF-8 shown as `\xNN`: a damaged store may
+/// hold anything in what the problems quote, and the report (JSON above all) must stay UTF-8.
+auto printable(std::string_view text) -> std::string {
+    std::string out;
+    for (std::size_t at = 0; at < text.size();) {
+        const auto d = eventcore::detail::decode_utf8(text, at);
+        if (d.valid) {
+            out.append(text.substr(at, d.length));
+            at += d.length;
+        } else {
+            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[at]));
+            ++at;
+        }
+    }
+    return out;
 }
 
 /// What verify found.
@@ -288,6 +308,7 @@ auto run_verify(const Global& g) -> int {
     // One snapshot for every read, so commits landing meanwhile cannot make a sound store look
     // broken (a log read before them and stream versions read after).
     need(store->snapshot([&](StoreSnapshot& s) { return check(s, store->build_schema_version(), f); }));
+    for (auto& p : f.problems) p = printable(p);
 
     const bool sound = f.problems.empty();
     const auto engine = !f.engine_sound ? std::string("not available") : *f.engine_sound ? "ok" : "problems";

@@ -131,7 +131,9 @@ auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Resul
 
 auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
-    if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
+    if (!id)
+        return fail(Error(ErrorKind::storage, fmt::format("the database holds an invalid stream id: {}", id.error().message()))
+                        .with_code("EVENTCORE_STORED_ID_INVALID"));
     return id;
 }
 
