@@ -661,6 +661,15 @@ TEST_CASE("verify runs SQLite's own integrity check", "[cli][verify]") {
     r = run(scratch, {"--store", store, "verify"});
     CHECK(r.code == 1);
     CHECK(r.out.find("NOT SOUND") != std::string::npos);
+
+    // Damaged so that SQLite cannot even read the schema: not sound either, rather than a store
+    // that failed to open.
+    raw_sql(dir.file("c.db"), "PRAGMA writable_schema = ON; "
+                              "UPDATE sqlite_schema SET sql = 'CREATE TABLE checkpoints (' WHERE name = 'checkpoints'");
+    r = run(scratch, {"--store", store, "--json", "verify"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK(any_contains(problems_of(r), "malformed database schema"));
 }
 
 TEST_CASE("verify checks every idempotency record against the log", "[cli][verify]") {

@@ -27,12 +27,14 @@ enum ExitCode : int {
 struct Failure {
     int code;
     std::string message;
+    /// The store's code for the error behind it (`SQLITE_CORRUPT`, a SQLSTATE), if any.
+    std::string error_code{};
 };
 
 /// The value of `result`, or throws `Failure` with `code` and the error's message.
 template <class T>
 auto need(Result<T> result, int code = exit_store) -> T {
-    if (!result) throw Failure{code, result.error().message()};
+    if (!result) throw Failure{code, result.error().message(), result.error().code()};
     if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 

@@ -6,6 +6,8 @@
 #include "output.hpp"
 
 #include <eventcore/detail/utf8.hpp>
+#include <eventcore/postgres/database.hpp>
+#include <eventcore/sqlite/database.hpp>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -303,12 +305,28 @@ auto check(StoreSnapshot& s, int build_schema, Findings& f) -> Result<void> {
 } // namespace
 
 auto run_verify(const Global& g) -> int {
-    auto store = open_store(g.store, Access::read);
     Findings f;
+    std::unique_ptr<Store> store;
+    try {
+        store = open_store(g.store, Access::read);
+    } catch (const Failure& failure) {
+        // A file SQLite calls malformed as it opens it (its schema damaged, say) is not sound.
+        if (failure.error_code != "SQLITE_CORRUPT") throw;
+        f.problems.push_back(printable(failure.message) + " (verification stopped here)");
+    }
+    if (store) {
     // One snapshot for every read, so commits landing meanwhile cannot make a sound store look
     // broken (a log read before them and stream versions read after).
-    need(store->snapshot([&](StoreSnapshot& s) { return check(s, store->build_schema_version(), f); }));
+        auto checked = store->snapshot([&](StoreSnapshot& s) { return check(s, store->build_schema_version(), f); });
+        // A file damaged enough may fail a read (or the end of the read transaction) that the
+        // checks do not expect: that is a finding too, after those made so far.
+        if (!checked) {
+            if (!is_damage(checked.error())) need(std::move(checked));
+            f.problems.push_back(fmt::format("{} (verification stopped here)", checked.error().message()));
+        }
+    }
     for (auto& p : f.problems) p = printable(p);
+    const int build_schema = g.store.kind == StoreSpec::Kind::sqlite ? sqlite::schema_version : postgres::schema_version;
 
     const bool sound = f.problems.empty();
     const auto engine = !f.engine_sound ? std::string("not available") : *f.engine_sound ? "ok" : "problems";
@@ -333,7 +351,7 @@ auto run_verify(const Global& g) -> int {
         std::string text = fmt::format("store          {}\nschema         {} (this build: {})\nevents         {}\n"
                                        "streams        {}\nhead           {}\ncommands       {} idempotency records\n"
                                        "integrity      {}\n",
-                                       g.store.describe(), f.schema, store->build_schema_version(), f.events, f.streams,
+                                       g.store.describe(), f.schema, build_schema, f.events, f.streams,
                                        f.head, f.records,
                                        f.engine_sound ? (*f.engine_sound ? "SQLite's integrity check: ok"
                                                                          : "SQLite's integrity check: problems")
