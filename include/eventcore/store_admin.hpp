@@ -11,6 +11,7 @@
 #include <eventcore/stored_event.hpp>
 #include <eventcore/stream_id.hpp>
 #include <eventcore/stream_pattern.hpp>
+#include <eventcore/uuid.hpp>
 #include <eventcore/version.hpp>
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace eventcore {
@@ -117,6 +119,64 @@ struct ArchivedEvent {
 
     friend auto operator==(const ArchivedEvent&, const ArchivedEvent&) -> bool = default;
 };
+
+/// An idempotency record as the store keeps it: a command id, and what its commit did. A retry
+/// of the command finds it and is answered with this commit instead of running again, so a
+/// record lost or pointing at the wrong events makes a command run twice.
+struct CommandRecord {
+    Uuid command_id{};
+    /// The position of the commit's first event; for a commit that wrote no events, the
+    /// position the next event took.
+    GlobalPosition first_position{};
+    std::uint64_t event_count = 0;
+    Timestamp committed_at{};
+    /// Every stream of the commit (written or only read), in the order of the request, with its
+    /// version after the commit; ids as stored, which a damaged store may hold invalid.
+    std::vector<std::pair<std::string, StreamVersion>> streams{};
+    /// Empty when the record is whole as stored; otherwise what is wrong with it (an unfinished
+    /// record, a stream entry missing, streams recorded for a command with no record).
+    std::string damage{};
+};
+
+/// Receives idempotency records, one at a time; an error stops the read.
+using CommandRecordVisitor = detail::FunctionRef<Result<void>(const CommandRecord&)>;
+
+/// The whole store as of one moment: every call reads the same snapshot, whatever commits land
+/// meanwhile. What `eventcore verify` reads, so that a busy store is never reported broken
+/// because the log and the stream versions were read at different times. Only valid inside the
+/// store's `snapshot(body)` call that hands it over.
+///
+/// \code
+/// db->snapshot([&](eventcore::StoreSnapshot& s) -> eventcore::Result<void> {
+///     auto head = s.head();                           // the head of this snapshot ...
+///     auto streams = s.list_streams({});              // ... and the versions, as of the same moment
+///     return {};
+/// }).value();
+/// \endcode
+class StoreSnapshot {
+public:
+    StoreSnapshot() = default;
+    StoreSnapshot(const StoreSnapshot&) = delete;
+    auto operator=(const StoreSnapshot&) -> StoreSnapshot& = delete;
+    virtual ~StoreSnapshot() = default;
+
+    /// The eventcore schema version the store records.
+    virtual auto schema_version() -> Result<int> = 0;
+    virtual auto head() -> Result<GlobalPosition> = 0;
+    /// As the store's `read_log`: about `limit` events after `after`, whole commits.
+    virtual auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> = 0;
+    virtual auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> = 0;
+    virtual auto checkpoints() -> Result<std::vector<Checkpoint>> = 0;
+    /// Every idempotency record, ordered by command id.
+    virtual auto commands(CommandRecordVisitor visit) -> Result<void> = 0;
+    /// The storage engine's own check of its files (SQLite: `PRAGMA integrity_check`): up to
+    /// `limit` problems it finds, none when it finds the file sound; `std::nullopt` where the
+    /// store has no such check to run (PostgreSQL checks its pages itself as it reads them).
+    virtual auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> = 0;
+};
+
+/// What runs inside a store's `snapshot(body)`.
+using SnapshotBody = detail::FunctionRef<Result<void>(StoreSnapshot&)>;
 
 namespace detail {
 

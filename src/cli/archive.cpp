@@ -2,6 +2,8 @@
 
 #include "output.hpp"
 
+#include <eventcore/detail/utf8.hpp>
+
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -84,6 +86,46 @@ auto verbatim_payload(std::string_view line, const boost::json::value& payload) 
     return rest;
 }
 
+/// What a line holds, when it is not a JSON object: said so that the user can find and mend it.
+auto diagnose_line(std::string_view line) -> std::string {
+    if (line.starts_with("\xEF\xBB\xBF"))
+        return "it starts with a UTF-8 byte order mark (bytes EF BB BF), which no export writes; remove it";
+    for (std::size_t at = 0; at < line.size();) {
+        const auto d = eventcore::detail::decode_utf8(line, at);
+        if (!d.valid)
+            return fmt::format("invalid UTF-8 at byte {} (0x{:02X}): JSON text is UTF-8", at + 1,
+                               static_cast<unsigned char>(line[at]));
+        at += d.length;
+    }
+    boost::json::stream_parser parser;
+    boost::system::error_code ec;
+    const auto used = parser.write_some(line.data(), line.size(), ec);
+    if (!ec && used == line.size() && !parser.done()) parser.finish(ec);
+    if (ec == boost::json::error::incomplete || (!ec && !parser.done()))
+        return fmt::format("the line ends inside its JSON object, after {} bytes: it is cut short (a truncated file?)",
+                           line.size());
+    if (ec) return fmt::format("not JSON: {} at byte {}", ec.message(), used + 1);
+    if (used < line.size()) return fmt::format("text after the JSON object, at byte {}", used + 1);
+    const auto value = parser.release();
+    return fmt::format("a JSON {}, not an object", value.is_array() ? "array"
+                                                   : value.is_string() ? "string"
+                                                   : value.is_null()   ? "null"
+                                                   : value.is_bool()   ? "boolean"
+                                                                       : "number");
+}
+
+/// A field's value, for a message: its type, and the value itself when short.
+auto describe_value(const boost::json::value& v) -> std::string {
+    switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return v.get_bool() ? "true" : "false";
+    case boost::json::kind::string: return fmt::format("the string {}", eventcore::detail::quote_for_message(v.get_string()));
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::object: return "an object";
+    default: return fmt::format("the number {}", boost::json::serialize(v));
+    }
+}
+
 } // namespace
 
 auto is_json(std::string_view payload) -> bool { return parse_json(payload).has_value(); }
@@ -126,10 +168,13 @@ auto event_json(const StoredEvent& e, std::optional<GlobalPosition> commit_last)
 
 auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     const auto parsed = parse_json(line);
-    if (!parsed || !parsed->is_object()) return fail(ErrorKind::validation, "not a JSON object");
+    if (!parsed || !parsed->is_object()) return fail(ErrorKind::validation, "not an exported event: {}", diagnose_line(line));
     const auto& o = parsed->get_object();
-    const auto missing = [](std::string_view field, std::string_view what) {
-        return fail(ErrorKind::validation, "field \"{}\" is missing or not {}", field, what);
+    // Says which field, what it should be, and what it is.
+    const auto missing = [&](std::string_view field, std::string_view what) {
+        const auto* v = o.if_contains(field);
+        if (v == nullptr) return fail(ErrorKind::validation, "field \"{}\" is missing ({} belongs there)", field, what);
+        return fail(ErrorKind::validation, "field \"{}\" is {}, where {} belongs", field, describe_value(*v), what);
     };
     const auto number = [&](std::string_view field) -> Result<std::uint64_t> {
         const auto* v = o.if_contains(field);
@@ -154,7 +199,7 @@ auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     ArchivedEvent e;
     auto position = number("position");
     if (!position) return fail(std::move(position).error());
-    if (*position == 0) return missing("position", "a positive integer");
+    if (*position == 0) return fail(ErrorKind::validation, "field \"position\" is 0; positions start at 1");
     e.position = GlobalPosition{*position};
     if (o.contains("commit")) {
         auto commit = number("commit");
@@ -166,15 +211,15 @@ auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     auto stream = text("stream");
     if (!stream) return fail(std::move(stream).error());
     auto id = StreamId::parse(*stream);
-    if (!id) return fail(std::move(id).error());
+    if (!id) return fail(ErrorKind::validation, "field \"stream\": {}", id.error().message());
     e.stream = std::move(*id);
     auto version = number("version");
     if (!version) return fail(std::move(version).error());
-    if (*version == 0) return missing("version", "a positive integer");
+    if (*version == 0) return fail(ErrorKind::validation, "field \"version\" is 0; versions start at 1");
     e.version = StreamVersion{*version};
     auto type = text("type");
     if (!type) return fail(std::move(type).error());
-    if (type->empty()) return missing("type", "a non-empty string");
+    if (type->empty()) return fail(ErrorKind::validation, "field \"type\" is empty");
     e.type = std::move(*type);
     auto event_id = uuid("event_id");
     if (!event_id) return fail(std::move(event_id).error());
@@ -182,7 +227,7 @@ auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     auto recorded = text("recorded_at");
     if (!recorded) return fail(std::move(recorded).error());
     auto at = parse_iso8601(*recorded);
-    if (!at) return fail(std::move(at).error());
+    if (!at) return fail(ErrorKind::validation, "field \"recorded_at\": {}", at.error().message());
     e.metadata.recorded_at = *at;
     auto correlation = uuid("correlation_id");
     if (!correlation) return fail(std::move(correlation).error());
@@ -195,23 +240,27 @@ auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     e.metadata.command = std::move(*command);
     if (const auto* custom = o.if_contains("metadata")) {
         const auto* pairs = custom->if_array();
-        if (pairs == nullptr) return missing("metadata", "an array of [key, value] strings");
-        for (const auto& item : *pairs) {
+        if (pairs == nullptr) return missing("metadata", "an array of [key, value] string pairs");
+        for (std::size_t i = 0; i < pairs->size(); ++i) {
+            const auto& item = (*pairs)[i];
             const auto* pair = item.if_array();
             if (pair == nullptr || pair->size() != 2 || !(*pair)[0].is_string() || !(*pair)[1].is_string())
-                return missing("metadata", "an array of [key, value] strings");
+                return fail(ErrorKind::validation, "field \"metadata\": entry {} is {}, where a [key, value] pair of "
+                                                   "strings belongs",
+                            i + 1, pair == nullptr ? describe_value(item) : boost::json::serialize(item));
             e.metadata.custom.emplace_back(std::string((*pair)[0].get_string()), std::string((*pair)[1].get_string()));
         }
     }
     if (const auto* payload = o.if_contains("payload")) {
         const auto verbatim = verbatim_payload(line, *payload);
         e.payload = verbatim ? std::string(*verbatim) : boost::json::serialize(*payload);
-    } else if (const auto* raw = o.if_contains("payload_base64"); raw != nullptr && raw->is_string()) {
+    } else if (const auto* raw = o.if_contains("payload_base64")) {
+        if (!raw->is_string()) return missing("payload_base64", "a base64 string");
         auto bytes = base64_decode(raw->get_string());
-        if (!bytes) return missing("payload_base64", "base64");
+        if (!bytes) return fail(ErrorKind::validation, "field \"payload_base64\" is not valid base64");
         e.payload = std::move(*bytes);
     } else {
-        return missing("payload", "present (or \"payload_base64\")");
+        return fail(ErrorKind::validation, "field \"payload\" is missing (nor is there a \"payload_base64\")");
     }
     return e;
 }

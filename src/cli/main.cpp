@@ -30,6 +30,17 @@ void complain(std::string message) {
     std::fprintf(stderr, "eventcore: %s\n", message.c_str());
 }
 
+/// For counts, positions and versions: digits only. CLI11 reads "-1" into an unsigned option as
+/// the largest number there is.
+auto whole_number() -> CLI::Validator {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return {};
+            return "must be a whole number, 0 or more, not '" + text + "'";
+        },
+        "N", "whole number");
+}
+
 auto run(int argc, char** argv) -> int {
     CLI::App app{"Inspect and operate eventcore event stores on SQLite and PostgreSQL.", "eventcore"};
     app.set_version_flag("--version", std::string("eventcore ") + EVENTCORE_VERSION);
@@ -50,22 +61,22 @@ auto run(int argc, char** argv) -> int {
     streams_cmd->add_option("--prefix", streams.prefix, "Only streams whose id starts with this");
     streams_cmd->add_option("--pattern", streams.pattern, "Only streams matching this glob (* ? [...])");
     streams_cmd->add_option("--after", streams.after, "Start after this stream id (the next page)");
-    streams_cmd->add_option("--limit", streams.limit, "At most this many streams");
+    streams_cmd->add_option("--limit", streams.limit, "At most this many streams")->check(whole_number());
 
     ReadOptions read;
     auto* read_cmd = app.add_subcommand("read", "Show the events of one stream");
     read_cmd->add_option("stream", read.stream, "The stream id")->required();
-    read_cmd->add_option("--from", read.from, "First version to show")->capture_default_str();
-    read_cmd->add_option("--limit", read.limit, "At most this many events");
+    read_cmd->add_option("--from", read.from, "First version to show")->check(whole_number())->capture_default_str();
+    read_cmd->add_option("--limit", read.limit, "At most this many events")->check(whole_number());
 
     TailOptions tail;
     auto* tail_cmd = app.add_subcommand("tail", "Show the global log, optionally following new commits");
-    tail_cmd->add_option("--from", tail.from, "Show events after this position")->capture_default_str();
+    tail_cmd->add_option("--from", tail.from, "Show events after this position")->check(whole_number())->capture_default_str();
     tail_cmd->add_option("--prefix", tail.prefix, "Only streams whose id starts with this");
     tail_cmd->add_option("--pattern", tail.pattern, "Only streams matching this glob (* ? [...])");
     tail_cmd->add_option("--type", tail.types, "Only events of this type (repeatable)");
     tail_cmd->add_flag("-f,--follow", tail.follow, "Wait for new commits and show them");
-    tail_cmd->add_option("--limit", tail.limit, "Stop after this many events");
+    tail_cmd->add_option("--limit", tail.limit, "Stop after this many events")->check(whole_number());
 
     auto* stats_cmd = app.add_subcommand("stats", "Events, streams, size, counts per type and per day");
     auto* verify_cmd = app.add_subcommand("verify", "Check the store's integrity; exit code 1 when it is not sound");
@@ -73,7 +84,7 @@ auto run(int argc, char** argv) -> int {
     ExportOptions exporting;
     auto* export_cmd = app.add_subcommand("export", "Write the log as JSON lines");
     export_cmd->add_option("-o,--output", exporting.output, "File to write (default: standard output)");
-    export_cmd->add_option("--from", exporting.from, "Export events after this position")->capture_default_str();
+    export_cmd->add_option("--from", exporting.from, "Export events after this position")->check(whole_number())->capture_default_str();
 
     ImportOptions importing;
     auto* import_cmd = app.add_subcommand("import", "Read a JSON lines export into the store, exactly as exported");
@@ -89,7 +100,7 @@ auto run(int argc, char** argv) -> int {
     std::string reset_name;
     reset_cmd->add_option("name", reset_name, "The projection")->required();
     std::uint64_t reset_to = 0;
-    auto* to_option = reset_cmd->add_option("--to", reset_to, "Position to set (default: the beginning)");
+    auto* to_option = reset_cmd->add_option("--to", reset_to, "Position to set (default: the beginning)")->check(whole_number());
 
     try {
         app.parse(argc, argv);

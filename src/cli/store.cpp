@@ -5,9 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <cerrno>
 
 namespace eventcore::cli {
 
@@ -22,6 +23,11 @@ auto parse_store(std::string_view text) -> Result<StoreSpec> {
         spec.kind = StoreSpec::Kind::sqlite;
         spec.location = text.substr(7);
         if (spec.location.empty()) return fail(ErrorKind::validation, "--store sqlite: needs a file path, as in sqlite:events.db");
+        // The library's name for a private in-memory database: whatever a command wrote there
+        // would be gone when it ends.
+        if (spec.location == ":memory:")
+            return fail(ErrorKind::validation, "--store sqlite::memory: names a database in memory, which ends with "
+                                               "the command: name a file (sqlite:./:memory: for a file of that name)");
         return spec;
     }
     for (std::string_view scheme : {"postgres:", "postgresql:"}) {
@@ -33,6 +39,9 @@ auto parse_store(std::string_view text) -> Result<StoreSpec> {
             if (spec.location.empty())
                 return fail(ErrorKind::validation, "--store postgres: needs a connection string, as in "
                                                    "postgres:'host=db dbname=events' or postgresql://db/events");
+            if (auto valid = postgres::validate_conninfo(spec.location); !valid) {
+                return fail(ErrorKind::validation, "--store: {}", valid.error().message());
+            }
             return spec;
         }
     }
@@ -83,6 +92,7 @@ public:
     auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> override {
         return db_->lock_projection(name, wait);
     }
+    auto snapshot(SnapshotBody body) -> Result<void> override { return db_->snapshot(body); }
 
 private:
     std::shared_ptr<Db> db_;
@@ -109,12 +119,18 @@ void require_readable(const StoreSpec& spec, int found, int build) {
                                               spec.describe(), found, build)};
 }
 
+/// Whether nothing is at `path`: a path that cannot be looked at (a folder without search
+/// permission on the way) is for the library to explain.
+auto missing(const std::string& path) -> bool {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 } // namespace
 
 auto peek_schema_version(const StoreSpec& spec) -> int {
     if (spec.kind == StoreSpec::Kind::sqlite) {
-        std::error_code ec;
-        if (!std::filesystem::exists(spec.location, ec)) return 0;
+        if (missing(spec.location)) return 0;
         return need(sqlite::Database::schema_version_at(spec.location));
     }
     return need(postgres::Database::schema_version_at(spec.location, postgres_options(spec)));
@@ -122,8 +138,7 @@ auto peek_schema_version(const StoreSpec& spec) -> int {
 
 auto open_store(const StoreSpec& spec, Access access) -> std::unique_ptr<Store> {
     if (spec.kind == StoreSpec::Kind::sqlite) {
-        std::error_code ec;
-        if (access == Access::read && !std::filesystem::exists(spec.location, ec))
+        if (access == Access::read && missing(spec.location))
             throw Failure{exit_store, fmt::format("SQLite database '{}' does not exist", spec.location)};
         sqlite::Options options;
         options.max_connections = 2;

@@ -27,12 +27,14 @@ enum ExitCode : int {
 struct Failure {
     int code;
     std::string message;
+    /// The store's code for the error behind it (`SQLITE_CORRUPT`, a SQLSTATE), if any.
+    std::string error_code{};
 };
 
 /// The value of `result`, or throws `Failure` with `code` and the error's message.
 template <class T>
 auto need(Result<T> result, int code = exit_store) -> T {
-    if (!result) throw Failure{code, result.error().message()};
+    if (!result) throw Failure{code, result.error().message(), result.error().code()};
     if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 
@@ -80,6 +82,8 @@ public:
     virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
     virtual auto delete_checkpoint(std::string_view name) -> Result<bool> = 0;
     virtual auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> = 0;
+    /// Runs `body` on the whole store as of one moment.
+    virtual auto snapshot(SnapshotBody body) -> Result<void> = 0;
 };
 
 /// Opens the store. For `Access::read` the store must exist with an up-to-date schema (reading

@@ -7,19 +7,40 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+extern "C" char** environ; // NOLINT: POSIX
 
 namespace eventcore::detail {
 
 /// A running child program whose standard output the parent reads.
 class Child {
 public:
-    /// Starts `argv[0]` (a path) with the arguments that follow.
-    explicit Child(const std::vector<std::string>& argv) {
+    /// Starts `argv[0]` (a path) with the arguments that follow, in this process's environment
+    /// with `env` (`NAME=value` entries) added or replacing: a way to hand a child a secret that
+    /// its command line, which every user may read (`ps`), must not show.
+    explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+        // Built before fork: the child of a threaded parent may only call async-signal-safe functions.
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        std::vector<char*> envp;
+        for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+            const std::string_view entry(*e);
+            const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
+                const auto eq = mine.find('=');
+                return entry.size() > eq && entry.substr(0, eq + 1) == std::string_view(mine).substr(0, eq + 1);
+            });
+            if (!replaced) envp.push_back(*e);
+        }
+        for (const auto& mine : env) envp.push_back(const_cast<char*>(mine.c_str()));
+        envp.push_back(nullptr);
         int fds[2];
         // Close-on-exec, so that a child started meanwhile by another thread does not keep this
         // pipe open (and this child's output unfinished) after this child is gone.
@@ -30,10 +51,7 @@ public:
             ::dup2(fds[1], STDOUT_FILENO);
             ::close(fds[0]);
             ::close(fds[1]);
-            std::vector<char*> args;
-            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
+            ::execve(args[0], args.data(), envp.data());
             ::_exit(127);
         }
         ::close(fds[1]);

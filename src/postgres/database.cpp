@@ -66,6 +66,24 @@ auto redact(std::string_view conninfo) -> std::string {
     return out.empty() ? "default connection settings" : out;
 }
 
+auto validate_conninfo(std::string_view conninfo) -> Result<void> {
+    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
+    if (conninfo.find('=') == std::string_view::npos && !conninfo.starts_with("postgresql://") &&
+        !conninfo.starts_with("postgres://"))
+        return {};
+    // libpq's own parse errors quote the text around the fault, which may be a password.
+    char* message = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(std::string(conninfo).c_str(), &message);
+    if (parsed == nullptr) {
+        PQfreemem(message);
+        return fail(ErrorKind::validation,
+                    "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
+                    "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
+    }
+    PQconninfoFree(parsed);
+    return {};
+}
+
 namespace {
 
 auto sql(std::string_view text, std::string_view schema) -> std::string {
@@ -145,7 +163,9 @@ auto storable_types(const std::vector<std::string>& types) -> std::vector<std::s
 
 auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
-    if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
+    if (!id)
+        return fail(Error(ErrorKind::storage, fmt::format("the database holds an invalid stream id: {}", id.error().message()))
+                        .with_code("EVENTCORE_STORED_ID_INVALID"));
     return id;
 }
 
@@ -325,20 +345,7 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
         if (negative) return fail(ErrorKind::validation, "postgres::Options::{} must not be negative", name);
     }
 
-    // A string with neither `=` nor a URI scheme is a database name, as for libpq.
-    if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgresql://") ||
-        conninfo.starts_with("postgres://")) {
-        // libpq's own parse errors quote the text around the fault, which may be a password.
-        char* message = nullptr;
-        PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &message);
-        if (parsed == nullptr) {
-            PQfreemem(message);
-            return fail(ErrorKind::validation,
-                        "the PostgreSQL connection string is malformed: it is neither `key=value ...` nor a "
-                        "postgresql:// URI libpq can parse (not repeated here, as it may hold a password)");
-        }
-        PQconninfoFree(parsed);
-    }
+    if (auto valid = validate_conninfo(conninfo); !valid) return fail(std::move(valid).error());
     auto impl = std::make_unique<Impl>();
     impl->target = redact(conninfo);
     impl->conninfo = std::move(conninfo);
@@ -1172,6 +1179,7 @@ private:
 
 auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
+    if (auto valid = validate_conninfo(conninfo); !valid) return fail(std::move(valid).error());
     Impl impl;
     impl.target = redact(conninfo);
     impl.conninfo = conninfo;
@@ -1181,9 +1189,10 @@ auto Database::schema_version_at(const std::string& conninfo, const Options& opt
     return schema_version_in(**c, options.schema);
 }
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
+namespace {
+
+auto list_streams_on(Connection& c, const std::string& schema, const StreamListQuery& query)
+    -> Result<std::vector<StreamSummary>> {
     Params p;
     p.text(query.after);
     bind_prefix_head(p, query.prefix);
@@ -1196,14 +1205,14 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
     bind_prefix_bytes(p, query.prefix);
     // The version row says where each stream is (rows at version 0 are only locks of read-only
     // participants); its last event says when it was written.
-    auto r = (*c)->query(
+    auto r = c.query(
         sql(fmt::format("SELECT st.stream_id, st.version, e.recorded_at FROM {{s}}.streams st JOIN {{s}}.events e "
                         "ON e.stream_id = st.stream_id AND e.version = st.version "
                         "WHERE st.version > 0 AND st.stream_id COLLATE \"C\" > $1 "
                         "AND ($2 = '' OR starts_with(st.stream_id, $2)) AND {} "
                         "AND ($3::text IS NULL OR st.stream_id ~ $3) ORDER BY st.stream_id COLLATE \"C\" LIMIT $4",
                         byte_prefix_filter("st.stream_id", 5)),
-            impl_->schema)
+            schema)
             .c_str(),
         p, Phase::read, "listing streams");
     if (!r) return fail(std::move(r).error());
@@ -1215,6 +1224,14 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
             {std::move(*id), StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))}, r->timestamp(row, 2)});
     }
     return streams;
+}
+
+} // namespace
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return list_streams_on(**c, impl_->schema, query);
 }
 
 auto Database::statistics() -> Result<StoreStatistics> {
@@ -1279,23 +1296,24 @@ auto Database::statistics() -> Result<StoreStatistics> {
     return stats;
 }
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+namespace {
+
+auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit, LogRowVisitor visit)
+    -> Result<GlobalPosition> {
     if (limit == 0) return after;
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
     p.int8(sql_limit(limit));
     // One statement, one snapshot: the page and the rest of its last commit. Commits take
     // positions under the log_head row lock, so no later commit can show up before an earlier one.
-    auto r = (*c)->query(
+    auto r = c.query(
         sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 ORDER BY e.position "
                         "LIMIT $2) "
                         "SELECT * FROM page UNION ALL SELECT {0} FROM {{s}}.events e, (SELECT max(p.position) AS "
                         "position, max(p.commit_last) AS commit_last FROM page p) l "
                         "WHERE e.position > l.position AND e.position <= l.commit_last ORDER BY 3",
                         event_columns),
-            impl_->schema)
+            schema)
             .c_str(),
         p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
@@ -1310,6 +1328,15 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
     return last;
 }
 
+} // namespace
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    if (limit == 0) return after;
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return read_log_on(**c, impl_->schema, after, limit, visit);
+}
+
 auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
     auto c = impl_->acquire();
@@ -1317,15 +1344,10 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
     const auto& s = impl_->schema;
     auto tx = LocalTransaction::begin(**c, "BEGIN");
     if (!tx) return fail(std::move(tx).error());
-    // The log_head row lock orders this import with every commit, as a commit's own would.
-    GlobalPosition head;
-    {
-        Params none;
-        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
-                             "locking the log head");
-        if (!r) return fail(std::move(r).error());
-        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
-    }
+    // Locks in the order every commit takes them (append_events), so that an import and live
+    // commits cannot deadlock: first the streams, one by one in byte order, each row created
+    // (at version 0) if missing and locked; then the log_head row, which orders this import
+    // with every commit, as a commit's own lock does.
     std::unordered_map<std::string_view, StreamVersion> current;
     {
         Params p;
@@ -1334,8 +1356,13 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
             if (current.try_emplace(e.stream.view(), StreamVersion{}).second) ids.push_back(e.stream.view());
         }
         p.array(Oid::text_array, text_array(ids));
+        // An INSERT takes its rows in the order its SELECT gives them; a conflicting row is
+        // locked by its DO UPDATE (which changes nothing) before the next row is tried.
         auto r = (*c)->query(
-            sql("SELECT st.stream_id, st.version FROM {s}.streams st WHERE st.stream_id = ANY($1) FOR UPDATE", s)
+            sql("INSERT INTO {s}.streams AS st (stream_id, version) "
+                "SELECT x.id, 0 FROM unnest($1::text[]) AS x(id) ORDER BY x.id COLLATE \"C\" "
+                "ON CONFLICT (stream_id) DO UPDATE SET version = st.version RETURNING st.stream_id, st.version",
+                s)
                 .c_str(),
             p, Phase::read, "locking the imported streams");
         if (!r) return fail(std::move(r).error());
@@ -1343,6 +1370,14 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
             if (auto at = current.find(r->bytes(row, 0)); at != current.end())
                 at->second = StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))};
         }
+    }
+    GlobalPosition head;
+    {
+        Params none;
+        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
+                             "locking the log head");
+        if (!r) return fail(std::move(r).error());
+        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
     auto checked = eventcore::detail::check_import(
         events, head, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
@@ -1410,6 +1445,117 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
                              q, Phase::read, "moving the log head");
         if (!r) return fail(std::move(r).error());
     }
+    return tx->commit();
+}
+
+// A whole-store snapshot for `eventcore verify`.
+
+namespace {
+
+/// A record's streams as `append_events` writes them: a JSON array of [stream id, version].
+auto parse_record_streams(std::string_view json, CommandRecord& record) -> bool {
+    boost::system::error_code ec;
+    const auto parsed = boost::json::parse(json, ec);
+    if (ec || !parsed.is_array()) return false;
+    for (const auto& item : parsed.get_array()) {
+        const auto* pair = item.if_array();
+        if (pair == nullptr || pair->size() != 2 || !(*pair)[0].is_string()) return false;
+        const auto& v = (*pair)[1];
+        std::uint64_t version = 0;
+        if (v.is_int64() && v.get_int64() >= 0) {
+            version = static_cast<std::uint64_t>(v.get_int64());
+        } else if (v.is_uint64()) {
+            version = v.get_uint64();
+        } else {
+            return false;
+        }
+        record.streams.emplace_back(std::string((*pair)[0].get_string()), StreamVersion{version});
+    }
+    return true;
+}
+
+class Snapshot final : public StoreSnapshot {
+public:
+    Snapshot(Connection& c, const std::string& schema) : c_(c), schema_(schema) {}
+
+    auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
+    auto head() -> Result<GlobalPosition> override {
+        Params none;
+        auto r = c_.query(sql("SELECT h.position FROM {s}.log_head h", schema_).c_str(), none, Phase::read,
+                          "reading the head");
+        if (!r) return fail(std::move(r).error());
+        return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    }
+    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+        return read_log_on(c_, schema_, after, limit, visit);
+    }
+    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+        return list_streams_on(c_, schema_, query);
+    }
+    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+        Params none;
+        auto r = c_.query(
+            sql("SELECT name, position, updated_at FROM {s}.checkpoints ORDER BY name COLLATE \"C\"", schema_).c_str(),
+            none, Phase::read, "listing checkpoints");
+        if (!r) return fail(std::move(r).error());
+        std::vector<Checkpoint> all;
+        for (int row = 0; row < r->rows(); ++row)
+            all.push_back({std::string(r->bytes(row, 0)), GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 1))},
+                           r->timestamp(row, 2)});
+        return all;
+    }
+    auto commands(CommandRecordVisitor visit) -> Result<void> override {
+        Params none;
+        auto r = c_.query(sql("SELECT c.command_id, c.first_position, c.event_count::int8, c.committed_at, c.streams "
+                              "FROM {s}.commands c ORDER BY c.command_id",
+                              schema_)
+                              .c_str(),
+                          none, Phase::read, "reading the command records");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            CommandRecord record;
+            record.command_id = r->uuid(row, 0);
+            // A command id is claimed and its record completed in one transaction: a snapshot
+            // never sees a claim without its commit.
+            if (r->is_null(row, 1) || r->is_null(row, 2) || r->is_null(row, 3) || r->is_null(row, 4)) {
+                record.damage = "it is unfinished (no position, event count, commit time or streams)";
+            } else {
+                const auto first = r->int8(row, 1);
+                const auto count = r->int8(row, 2);
+                if (first < 1 || count < 0) {
+                    record.damage = fmt::format("it records position {} and {} events", first, count);
+                } else {
+                    record.first_position = GlobalPosition{static_cast<std::uint64_t>(first)};
+                    record.event_count = static_cast<std::uint64_t>(count);
+                }
+                record.committed_at = r->timestamp(row, 3);
+                if (!parse_record_streams(r->jsonb(row, 4), record) && record.damage.empty())
+                    record.damage = fmt::format("its streams are not a JSON array of [stream, version]: {}",
+                                                eventcore::detail::quote_for_message(r->jsonb(row, 4)));
+            }
+            if (auto ok = visit(record); !ok) return ok;
+        }
+        return {};
+    }
+    auto integrity_check(std::size_t) -> Result<std::optional<std::vector<std::string>>> override {
+        return std::optional<std::vector<std::string>>{};
+    }
+
+private:
+    Connection& c_;
+    const std::string& schema_;
+};
+
+} // namespace
+
+auto Database::snapshot(SnapshotBody body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    // One snapshot for every statement of the transaction.
+    auto tx = LocalTransaction::begin(**c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!tx) return fail(std::move(tx).error());
+    Snapshot snapshot(**c, impl_->schema);
+    if (auto r = body(snapshot); !r) return r;
     return tx->commit();
 }
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,95 @@ using detail::Transaction;
 namespace {
 
 constexpr std::string_view memory_path = ":memory:";
+
+/// What to hand SQLite to open the file at `path`. SQLite takes a name that starts with `file:`
+/// for a URI when URI filenames are enabled (Debian builds it so), and then `?mode=memory`,
+/// `?nolock=1` or `?immutable=1` in it silently change what a store is. A path is a path: with
+/// `./` in front it is the same relative path, and no URI.
+auto sqlite_filename(const std::string& path) -> std::string {
+    if (path.starts_with("file:")) return "./" + path;
+    return path;
+}
+
+/// The folder of `path`, for messages and checks.
+auto folder_of(const std::string& path) -> std::string {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+auto writable_folder(const std::string& folder) -> bool { return ::access(folder.c_str(), W_OK | X_OK) == 0; }
+
+/// Looks at `path` before SQLite opens it: SQLite blocks forever opening a named pipe, calls a
+/// directory a "disk I/O error", and a folder it cannot create a file in "unable to open".
+auto check_path(const std::string& path, bool create) -> Result<void> {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) {
+        if (S_ISREG(st.st_mode)) return {};
+        const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a named pipe (FIFO)"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "not a regular file";
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("SQLite database '{}' is {}, not a database file", path, what))
+                        .with_code("EVENTCORE_NOT_A_FILE"));
+    }
+    const int error = errno;
+    if (error != ENOENT)
+        return fail(Error(ErrorKind::storage, fmt::format("cannot reach SQLite database '{}': {}", path,
+                                                          std::strerror(error)))
+                        .with_code("SQLITE_CANTOPEN"));
+    if (!create)
+        return fail(Error(ErrorKind::store_unavailable, fmt::format("SQLite database '{}' does not exist", path))
+                        .with_code("SQLITE_CANTOPEN"));
+    const auto folder = folder_of(path);
+    struct stat dir{};
+    if (::stat(folder.c_str(), &dir) != 0) {
+        const int why = errno;
+        return fail(Error(ErrorKind::store_unavailable,
+                          fmt::format("cannot create SQLite database '{}': folder '{}' {}", path, folder,
+                                      why == ENOENT ? std::string("does not exist") : std::strerror(why)))
+                        .with_code("SQLITE_CANTOPEN"));
+    }
+    if (!S_ISDIR(dir.st_mode))
+        return fail(Error(ErrorKind::store_unavailable,
+                          fmt::format("cannot create SQLite database '{}': '{}' is not a folder", path, folder))
+                        .with_code("SQLITE_CANTOPEN"));
+    if (!writable_folder(folder))
+        return fail(Error(ErrorKind::storage, fmt::format("cannot create SQLite database '{}': folder '{}' is not "
+                                                          "writable ({})",
+                                                          path, folder, std::strerror(errno)))
+                        .with_code("SQLITE_CANTOPEN"));
+    return {};
+}
+
+/// A failure to open or first read `path`, said as what went wrong.
+auto explain_open_failure(const std::string& path, Error e) -> Error {
+    const auto& code = e.code();
+    if (code == "SQLITE_NOTADB")
+        return Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", path)).with_code(code);
+    if (code != "SQLITE_READONLY" && code != "SQLITE_CANTOPEN" && code != "SQLITE_IOERR" && code != "SQLITE_PERM")
+        return e;
+    if (::access(path.c_str(), R_OK) != 0) {
+        const int why = errno;
+        return Error(ErrorKind::storage, fmt::format("SQLite database '{}' cannot be read: {}", path, std::strerror(why)))
+            .with_code(code);
+    }
+    const auto folder = folder_of(path);
+    if (!writable_folder(folder)) {
+        // A database in WAL mode has a shared-memory index beside it, which even readers create.
+        return Error(ErrorKind::storage,
+                     fmt::format("SQLite database '{0}' cannot be opened: its folder '{1}' is not writable, and SQLite "
+                                 "needs to create '{0}-wal' and '{0}-shm' there (a database in WAL mode needs them "
+                                 "even to be read); make the folder writable, or copy the file to one that is",
+                                 path, folder))
+            .with_code(code);
+    }
+    return e;
+}
 
 /// Each migration brings the schema from version (index) to version (index + 1).
 constexpr const char* migrations[] = {
@@ -161,7 +251,9 @@ auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
 /// A stream id read back from the file: valid unless the file was damaged.
 auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
-    if (!id) return fail(ErrorKind::storage, "the database holds an invalid stream id: {}", id.error().message());
+    if (!id)
+        return fail(Error(ErrorKind::storage, fmt::format("the database holds an invalid stream id: {}", id.error().message()))
+                        .with_code("EVENTCORE_STORED_ID_INVALID"));
     return id;
 }
 
@@ -205,7 +297,8 @@ auto authorize_caller_statements(void* db, int action, const char* a, const char
 } // namespace
 
 struct Database::Impl {
-    std::string path;
+    std::string path;     // as the caller named it, for messages and the projection lock file
+    std::string filename; // what SQLite is given to open: the file of that name (see sqlite_filename)
     Options options;
     std::int64_t busy_timeout_ms = 0;
     int flags = 0;
@@ -276,7 +369,7 @@ struct Database::Impl {
     }
 
     auto connect() const -> Result<std::unique_ptr<Connection>> {
-        auto c = Connection::open(path, flags);
+        auto c = Connection::open(filename, flags);
         if (!c) return c;
         // SQLite's own busy handler sleeps 1, 2, 5, 10, ... 100 ms between tries; commits take
         // well under a millisecond, so try again sooner: 50 us, doubling up to 2 ms.
@@ -334,6 +427,53 @@ auto stored_version(Connection& c) -> Result<int> {
     return static_cast<int>(*version);
 }
 
+/// Refuses a database that holds no eventcore store but holds something else: eventcore creates
+/// its store only in a new or empty database, and leaves anybody else's untouched.
+auto refuse_foreign(Connection& c, const std::string& path) -> Result<void> {
+    sqlite3_stmt* raw = nullptr;
+    const char* sql = "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                      "ORDER BY rowid";
+    if (const int rc = sqlite3_prepare_v2(c.handle(), sql, -1, &raw, nullptr); rc != SQLITE_OK)
+        return fail(c.error(rc, "reading the database's schema"));
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+    std::size_t count = 0;
+    std::string shown;
+    int rc = 0;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+        if (++count <= 3) {
+            const auto* type = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+            const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(raw, 1));
+            shown += fmt::format("{}{} {}", shown.empty() ? "" : ", ", type != nullptr ? type : "?",
+                                 eventcore::detail::quote_for_message(name != nullptr ? name : ""));
+        }
+    }
+    if (rc != SQLITE_DONE) return fail(c.error(rc, "reading the database's schema"));
+    if (count == 0) return {};
+    return fail(Error(ErrorKind::storage,
+                      fmt::format("SQLite database '{}' is not an eventcore store: it holds {}{} and no "
+                                  "eventcore_schema table; eventcore creates its store only in a new or empty "
+                                  "database, and has left this one as it was",
+                                  path, shown, count > 3 ? fmt::format(" and {} more", count - 3) : std::string()))
+                    .with_code("EVENTCORE_NOT_A_STORE"));
+}
+
+/// The eventcore schema version in the file at `path` (SQLite's `filename` for it), refusing a
+/// database that holds something else, and changing nothing.
+auto look_at(const std::string& path, const std::string& filename) -> Result<int> {
+    // A read-only connection to a database in WAL mode leaves -wal and -shm files behind (it may
+    // not remove them); a read-write one that only reads removes them as it closes, and leaves
+    // the file as it was. So look read-write where that is allowed.
+    const bool may_write = ::access(path.c_str(), W_OK) == 0 && writable_folder(folder_of(path));
+    auto c = Connection::open(filename, may_write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
+    if (!c) return fail(explain_open_failure(path, std::move(c).error()));
+    auto found = stored_version(**c);
+    if (!found) return fail(explain_open_failure(path, std::move(found).error()));
+    if (*found == 0) {
+        if (auto foreign = refuse_foreign(**c, path); !foreign) return fail(std::move(foreign).error());
+    }
+    return found;
+}
+
 auto newer_schema(const std::string& path, int found) -> Error {
     return Error(ErrorKind::storage,
                  fmt::format("database '{}' has eventcore schema version {}, newer than this build supports ({}); "
@@ -348,6 +488,9 @@ auto migrate(Connection& c, const std::string& path) -> Result<void> {
     auto found = stored_version(c); // again, under the write lock: another process may have migrated
     if (!found) return fail(std::move(found).error());
     if (*found > schema_version) return fail(newer_schema(path, *found));
+    if (*found == 0) {
+        if (auto foreign = refuse_foreign(c, path); !foreign) return foreign;
+    }
     for (int v = *found; v < schema_version; ++v) {
         if (auto r = c.exec(migrations[v], fmt::format("migrating the schema to version {}", v + 1)); !r) return r;
         const auto record = fmt::format("INSERT INTO eventcore_schema (version, applied_at) VALUES ({}, {})", v + 1,
@@ -366,11 +509,15 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
     if (options.busy_timeout.count() < 0)
         return fail(ErrorKind::validation, "sqlite::Options::busy_timeout must not be negative");
 
+    const bool in_memory = path == memory_path;
+    if (!in_memory) {
+        if (auto usable = check_path(path, !options.read_only); !usable) return fail(std::move(usable).error());
+    }
     auto impl = std::make_unique<Impl>();
+    impl->filename = in_memory ? path : sqlite_filename(path);
     impl->path = std::move(path);
     impl->options = options;
     impl->busy_timeout_ms = options.busy_timeout.count();
-    const bool in_memory = impl->path == memory_path;
     // Each connection to ":memory:" would be its own database: keep one.
     impl->capacity = in_memory ? 1 : options.max_connections;
     impl->flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -393,17 +540,20 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
                 },
         });
 
-    // SQLite only finds out that a file is not a database when it first reads it.
-    const auto explained = [&](Error e) {
-        if (e.code() != "SQLITE_NOTADB") return e;
-        return Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", impl->path)).with_code(e.code());
-    };
+    // SQLite only finds out that a file is not a database, or that it cannot make the files it
+    // needs beside it, when it first reads it.
+    const auto explained = [&](Error e) { return in_memory ? e : explain_open_failure(impl->path, std::move(e)); };
+    if (options.read_only && !in_memory) {
+        // The read-only connections would leave files beside a database that is not ours.
+        if (auto found = look_at(impl->path, impl->filename); !found) return fail(std::move(found).error());
+    }
     auto first = impl->connect();
     if (!first) return fail(explained(std::move(first).error()));
     Connection& c = **first;
 
     // Look before writing anything: a file that is not a database, or is read-only, or comes
-    // from a newer eventcore, is refused untouched.
+    // from a newer eventcore, or holds something that is not an eventcore store, is refused
+    // untouched (its journal mode too).
     if (!options.read_only && sqlite3_db_readonly(c.handle(), "main") == 1)
         return fail(Error(ErrorKind::storage,
                           fmt::format("database '{}' is read-only; open it with read_only = true to read it",
@@ -412,6 +562,9 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
     auto found = stored_version(c);
     if (!found) return fail(explained(std::move(found).error()));
     if (*found > schema_version) return fail(newer_schema(impl->path, *found));
+    if (*found == 0) {
+        if (auto foreign = refuse_foreign(c, impl->path); !foreign) return fail(explained(std::move(foreign).error()));
+    }
     if (options.read_only) {
         if (*found < schema_version)
             return fail(Error(ErrorKind::storage,
@@ -1175,19 +1328,19 @@ auto sql_limit(std::size_t limit) -> std::int64_t {
 } // namespace
 
 auto Database::schema_version_at(const std::string& path) -> Result<int> {
-    auto c = Connection::open(path, SQLITE_OPEN_READONLY);
-    if (!c) return fail(std::move(c).error());
-    auto found = stored_version(**c);
-    if (!found && found.error().code() == "SQLITE_NOTADB")
-        return fail(Error(ErrorKind::storage, fmt::format("'{}' is not an SQLite database", path)).with_code("SQLITE_NOTADB"));
-    return found;
+    const bool in_memory = path == memory_path;
+    if (!in_memory) {
+        if (auto usable = check_path(path, false); !usable) return fail(std::move(usable).error());
+    }
+    if (in_memory) return 0; // a new one, empty
+    return look_at(path, sqlite_filename(path));
 }
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
+namespace {
+
+auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     // With one max() in the select list, SQLite takes the bare recorded_at from that row.
-    auto stmt = (*c)->use(std::string_view(
+    auto stmt = c.use(std::string_view(
         "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
         "AND (?2 IS NULL OR substr(CAST(stream_id AS BLOB), 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
         "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
@@ -1203,8 +1356,16 @@ auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<
         if (!id) return fail(std::move(id).error());
         streams.push_back({std::move(*id), StreamVersion{stmt->uint64(1)}, timestamp(stmt->int64(2))});
     }
-    if (rc != SQLITE_DONE) return step_error(**c, rc, "listing streams");
+    if (rc != SQLITE_DONE) return step_error(c, rc, "listing streams");
     return streams;
+}
+
+} // namespace
+
+auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    return list_streams_on(**c, query);
 }
 
 auto Database::statistics() -> Result<StoreStatistics> {
@@ -1255,13 +1416,12 @@ auto Database::statistics() -> Result<StoreStatistics> {
     return stats;
 }
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
-    auto c = impl_->acquire();
-    if (!c) return fail(std::move(c).error());
-    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
-    if (!tx) return fail(std::move(tx).error());
+namespace {
+
+/// A page of the log, in the connection's current transaction.
+auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
     // The columns of `read_row`, in its order.
-    auto stmt = (*c)->use(std::string_view(
+    auto stmt = c.use(std::string_view(
         "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
         "causation_id, command, custom, commit_last FROM events WHERE position > ?1 ORDER BY position"));
     if (!stmt) return fail(std::move(stmt).error());
@@ -1280,10 +1440,23 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
         last = position;
         ++count;
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(**c, rc, "reading the log");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(c, rc, "reading the log");
+    return last;
+}
+
+} // namespace
+
+auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    auto last = read_log_on(**c, after, limit, visit);
+    if (!last) return last;
     if (auto r = tx->commit(); !r) return fail(std::move(r).error());
     return last;
 }
+
 
 auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
@@ -1331,6 +1504,119 @@ auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<vo
     }
     impl_->committed.notify_all();
     return {};
+}
+
+// A whole-store snapshot for `eventcore verify`.
+
+namespace {
+
+/// Every idempotency record with its stream rows, in the connection's current transaction; and
+/// stream rows whose record is gone, as damaged records.
+auto commands_on(Connection& c, CommandRecordVisitor visit) -> Result<void> {
+    auto stmt = c.use(std::string_view(
+        "SELECT c.command_id, c.first_position, c.event_count, c.committed_at, s.ordinal, s.stream_id, s.version, 1 "
+        "FROM commands c LEFT JOIN command_streams s ON s.command_id = c.command_id "
+        "UNION ALL SELECT s.command_id, NULL, NULL, NULL, s.ordinal, s.stream_id, s.version, 0 "
+        "FROM command_streams s WHERE NOT EXISTS (SELECT 1 FROM commands c WHERE c.command_id = s.command_id) "
+        "ORDER BY 1, 5"));
+    if (!stmt) return fail(std::move(stmt).error());
+    std::optional<CommandRecord> record;
+    std::string key; // the command id's bytes as stored
+    std::int64_t next_ordinal = 0;
+    const auto finish = [&]() -> Result<void> {
+        if (!record) return {};
+        auto r = visit(*record);
+        record.reset();
+        return r;
+    };
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        if (!record || stmt->blob(0) != key) {
+            if (auto r = finish(); !r) return r;
+            key = stmt->blob(0);
+            record.emplace();
+            record->command_id = stmt->uuid(0);
+            next_ordinal = 0;
+            if (stmt->int64(7) == 1) {
+                record->first_position = GlobalPosition{stmt->uint64(1)};
+                record->event_count = stmt->uint64(2);
+                record->committed_at = timestamp(stmt->int64(3));
+            } else {
+                record->damage = "its streams are recorded, but the record itself is missing";
+            }
+            if (key.size() != 16) record->damage = fmt::format("its command id is {} bytes, not 16", key.size());
+        }
+        if (stmt->is_null(4)) continue; // a record without stream rows
+        if (stmt->int64(4) != next_ordinal && record->damage.empty())
+            record->damage = fmt::format("its stream entry {} is missing", next_ordinal);
+        next_ordinal = stmt->int64(4) + 1;
+        record->streams.emplace_back(std::string(stmt->text(5)), StreamVersion{stmt->uint64(6)});
+    }
+    if (rc != SQLITE_DONE) return step_error(c, rc, "reading the command records");
+    return finish();
+}
+
+class Snapshot final : public StoreSnapshot {
+public:
+    explicit Snapshot(Connection& c) : c_(c) {}
+
+    auto schema_version() -> Result<int> override { return stored_version(c_); }
+    auto head() -> Result<GlobalPosition> override { return read_head(c_); }
+    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+        return read_log_on(c_, after, limit, visit);
+    }
+    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+        return list_streams_on(c_, query);
+    }
+    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+        auto stmt = c_.use(Sql::list_checkpoints);
+        if (!stmt) return fail(std::move(stmt).error());
+        std::vector<Checkpoint> all;
+        int rc = 0;
+        while ((rc = stmt->step()) == SQLITE_ROW)
+            all.push_back({std::string(stmt->text(0)), GlobalPosition{stmt->uint64(1)}, timestamp(stmt->int64(2))});
+        if (rc != SQLITE_DONE) return step_error(c_, rc, "listing checkpoints");
+        return all;
+    }
+    auto commands(CommandRecordVisitor visit) -> Result<void> override { return commands_on(c_, visit); }
+    auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> override {
+        const auto text = fmt::format("PRAGMA integrity_check({})", std::max<std::size_t>(limit, 1));
+        sqlite3_stmt* raw = nullptr;
+        std::vector<std::string> problems;
+        int rc = sqlite3_prepare_v2(c_.handle(), text.c_str(), -1, &raw, nullptr);
+        const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+        if (rc == SQLITE_OK) {
+            while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+                const auto* row = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+                const std::string_view line = row != nullptr ? row : "";
+                if (line != "ok") problems.emplace_back(line);
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            // A file damaged badly enough stops the check itself: that is its finding.
+            auto error = c_.error(rc, "running SQLite's integrity check");
+            if (error.code() != "SQLITE_CORRUPT" && error.code() != "SQLITE_NOTADB") return fail(std::move(error));
+            problems.push_back(error.message());
+        }
+        return std::optional<std::vector<std::string>>{std::move(problems)};
+    }
+
+private:
+    Connection& c_;
+};
+
+} // namespace
+
+auto Database::snapshot(SnapshotBody body) -> Result<void> {
+    auto c = impl_->acquire();
+    if (!c) return fail(std::move(c).error());
+    auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
+    if (!tx) return fail(std::move(tx).error());
+    // A deferred transaction's snapshot starts at its first read: start it now.
+    if (auto h = read_head(**c); !h) return fail(std::move(h).error());
+    Snapshot snapshot(**c);
+    if (auto r = body(snapshot); !r) return r;
+    return tx->commit();
 }
 
 } // namespace eventcore::sqlite

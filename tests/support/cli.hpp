@@ -53,6 +53,7 @@ public:
             ::dup2(in, STDIN_FILENO);
             ::dup2(out, STDOUT_FILENO);
             ::dup2(err, STDERR_FILENO);
+            if (::chdir(scratch.c_str()) != 0) ::_exit(126); // relative paths are in the scratch folder
             ::unsetenv("EVENTCORE_STORE");
             ::unsetenv("EVENTCORE_SCHEMA");
             std::vector<std::string> argv{EVENTCORE_CLI};

@@ -23,9 +23,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -127,6 +129,10 @@ struct Settings {
 
 constexpr int exit_fail = 1;
 constexpr int exit_usage = 2;
+
+/// Where the connection string comes from when no `--conninfo` is given (and how the workers
+/// of a multi-process run get theirs).
+constexpr const char* conninfo_variable = "EVENTCORE_STRESS_CONNINFO";
 
 auto account(const Settings& s, int i) -> StreamId { return StreamId(fmt::format("{}-account-{}", s.run_id, i)); }
 auto counter(const Settings& s) -> StreamId { return StreamId(fmt::format("{}-counter", s.run_id)); }
@@ -504,8 +510,16 @@ auto run_workers(const Settings& s) -> std::optional<Stats> {
                                       "--accounts", std::to_string(s.accounts), "--worker", std::to_string(p),
                                       "--run-id", s.run_id};
         if (s.backend == "sqlite") argv.insert(argv.end(), {"--path", s.path});
-        if (s.backend == "postgres") argv.insert(argv.end(), {"--conninfo", s.conninfo, "--schema", s.schema});
-        waiting.emplace_back([&results, p, argv] { results[static_cast<std::size_t>(p)] = eventcore::detail::Child(argv).finish(); });
+        // The connection string may hold a password: the environment, which only this user can
+        // read, hands it over; a command line would show it to everyone (`ps`).
+        std::vector<std::string> env;
+        if (s.backend == "postgres") {
+            argv.insert(argv.end(), {"--schema", s.schema});
+            env.push_back(fmt::format("{}={}", conninfo_variable, s.conninfo));
+        }
+        waiting.emplace_back([&results, p, argv, env] {
+            results[static_cast<std::size_t>(p)] = eventcore::detail::Child(argv, env).finish();
+        });
     }
     for (auto& t : waiting) t.join();
     Stats total;
@@ -639,7 +653,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"memory", "sqlite", "postgres"}))
         ->capture_default_str();
     app.add_option("--path", s.path, "the SQLite file (created if missing)");
-    app.add_option("--conninfo", s.conninfo, "a libpq connection string");
+    auto* conninfo_option = app.add_option("--conninfo", s.conninfo,
+                   fmt::format("a libpq connection string (also ${}; a password in it shows in `ps`: prefer "
+                               "--conninfo-file, the environment, or ~/.pgpass)",
+                               conninfo_variable))
+        ->envname(conninfo_variable);
+    std::string conninfo_file;
+    app.add_option("--conninfo-file", conninfo_file, "a file whose first line is the libpq connection string "
+                                                     "(as script/postgres writes DIR/conninfo)")
+        ->excludes(conninfo_option);
     app.add_option("--schema", s.schema, "the PostgreSQL schema")->capture_default_str();
     app.add_flag("--start-postgres", s.start_postgres, "start a throwaway PostgreSQL server for the run");
     app.add_option("--threads", s.threads, "threads per process")->check(CLI::Range(1, 1024))->capture_default_str();
@@ -660,6 +682,19 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : exit_usage;
     }
 
+    if (!conninfo_file.empty()) {
+        std::ifstream in(conninfo_file);
+        if (!in) {
+            fmt::print(stderr, "eventcore-stress: cannot read --conninfo-file '{}': {}\n", conninfo_file,
+                       std::strerror(errno));
+            return exit_usage;
+        }
+        std::getline(in, s.conninfo);
+        if (s.conninfo.empty()) {
+            fmt::print(stderr, "eventcore-stress: --conninfo-file '{}' holds no connection string\n", conninfo_file);
+            return exit_usage;
+        }
+    }
     if (s.processes > 1 && s.backend == "memory") {
         fmt::print(stderr, "eventcore-stress: --processes needs a shared store: --backend sqlite or postgres\n");
         return exit_usage;

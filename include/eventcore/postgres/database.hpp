@@ -61,6 +61,15 @@ inline constexpr int schema_version = 2;
 /// `conninfo` with any password removed, for messages: a password never appears in an error.
 [[nodiscard]] auto redact(std::string_view conninfo) -> std::string;
 
+/// Checks that libpq can parse `conninfo` (a `key=value ...` string or a `postgresql://` URI;
+/// anything else is a database name); a `validation` error otherwise, which does not repeat the
+/// string, as it may hold a password. `Database::open` and `schema_version_at` check this first.
+///
+/// \code
+/// if (auto ok = eventcore::postgres::validate_conninfo(text); !ok) return usage(ok.error());
+/// \endcode
+[[nodiscard]] auto validate_conninfo(std::string_view conninfo) -> Result<void>;
+
 /// An open PostgreSQL event store: a pool of connections to one database, shared by threads,
 /// and by any number of processes on any number of machines. See `PostgresEventStore`.
 class Database {
@@ -126,6 +135,9 @@ public:
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    /// Runs `body` on one `REPEATABLE READ READ ONLY` transaction: every call of the snapshot it
+    /// is handed sees the store as of one moment, while other sessions go on committing.
+    auto snapshot(SnapshotBody body) -> Result<void>;
 
     /// The eventcore schema version in `options.schema` (0 if there is none), without creating
     /// or migrating anything: for tools that must not change a database they only read.

@@ -50,9 +50,16 @@ inline constexpr int schema_version = 2;
 class Database {
 public:
     /// Opens (creating if needed) the database at `path`, or an in-memory database for
-    /// `":memory:"`, and brings its schema up to date. Fails, changing nothing, for a file that is
-    /// not an SQLite database, a read-only file opened for writing, or a schema newer than this
-    /// build's.
+    /// `":memory:"`, and brings its schema up to date. `path` is a file path, never a URI:
+    /// `file:x.db?mode=memory` is the file of that name in the working directory. Fails, changing
+    /// nothing (not even the journal mode), for a path that is a directory, a pipe or a device, a
+    /// folder that does not exist or cannot be written, a file that is not an SQLite database, an
+    /// SQLite database that holds other tables and no eventcore store (`EVENTCORE_NOT_A_STORE`),
+    /// a read-only file opened for writing, or a schema newer than this build's.
+    ///
+    /// \code
+    /// auto db = eventcore::sqlite::Database::open("bank.db").value();
+    /// \endcode
     [[nodiscard]] static auto open(std::string path, Options options = {}) -> Result<std::shared_ptr<Database>>;
 
     Database(const Database&) = delete;
@@ -106,8 +113,13 @@ public:
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
-    /// The eventcore schema version in the file at `path` (0 if it holds none), read without
+    /// Runs `body` on one read transaction: every call of the snapshot it is handed sees the
+    /// store as of one moment (SQLite's WAL snapshot), while other connections go on committing.
+    auto snapshot(SnapshotBody body) -> Result<void>;
+    /// The eventcore schema version in the file at `path` (0 for an empty database), read without
     /// creating, migrating or writing anything: for tools that must not change what they read.
+    /// Fails as `open` does for a path that is not a database file, and for a database that holds
+    /// something else than an eventcore store.
     [[nodiscard]] static auto schema_version_at(const std::string& path) -> Result<int>;
 
     struct Impl;
