@@ -298,11 +298,16 @@ TEST_CASE("PostgreSQL: verify checks the idempotency records", "[cli][postgres][
     }
     auto r = run(scratch, {"--store", pg, "--schema", schema, "--json", "verify"});
     REQUIRE(r.code == 0);
+    // Damage the store behind its back (its own sessions refuse writes to its schema).
     const auto sql = [&](const std::string& statement) {
-        REQUIRE(db->transaction([&](eventcore::SqlSession& session) -> eventcore::Result<void> {
-            if (auto done = session.execute(statement); !done) return eventcore::fail(done.error());
-            return {};
-        }));
+        PGconn* conn = PQconnectdb(conninfo().c_str());
+        REQUIRE(PQstatus(conn) == CONNECTION_OK);
+        PGresult* done = PQexec(conn, statement.c_str());
+        const bool ok = PQresultStatus(done) == PGRES_COMMAND_OK;
+        INFO(statement << ": " << PQresultErrorMessage(done));
+        PQclear(done);
+        PQfinish(conn);
+        REQUIRE(ok);
     };
     const std::string first = "(SELECT command_id FROM " + schema + ".commands ORDER BY first_position LIMIT 1 OFFSET 3)";
     struct Damage {
