@@ -38,8 +38,12 @@ int main() {
 
     const auto alice = eventcore::StreamId::from_static("account-alice");
     const auto bob = eventcore::StreamId::from_static("account-bob");
-    eventcore::append_to_stream(store, alice, eventcore::ExpectedVersion::no_stream(),
-                                {MoneyDeposited{1000}});
+    if (auto opened = eventcore::append_to_stream(store, alice, eventcore::ExpectedVersion::no_stream(),
+                                                  {MoneyDeposited{1000}});
+        !opened) {
+        fmt::print("could not open the account: {}\n", opened.error());
+        return 1;
+    }
 
     auto result = executor.execute(TransferMoney{alice, bob, 300});
     if (!result) {

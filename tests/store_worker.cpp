@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     }
     if (kind == "project-sqlite" && argc == 3) {
         auto store = opened(eventcore::SqliteEventStore<bank::BankEvent>::open(argv[2]));
-        return project(store, bank::SqlBalanceProjector{'?', ""});
+        return project(store, bank::SqlBalanceProjector{});
     }
     if (kind == "project-postgres" && argc == 4) {
         auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));

@@ -30,6 +30,7 @@ using namespace std::chrono_literals;
 struct FakeConnection {
     int id = 0;
     bool broken = false;
+    bool abandoned = false; // broken by its user alone (a call cut off at its deadline)
     bool closed = false;
     bool in_transaction = false;
 };
@@ -50,7 +51,8 @@ auto hooks(Counters& counters) -> Pool::Hooks {
             return std::make_unique<FakeConnection>(FakeConnection{.id = ++counters.opened});
         },
         .still_open = [](FakeConnection& c) { return !c.closed; },
-        .broken = [](const FakeConnection& c) { return c.broken; },
+        .broken = [](const FakeConnection& c) { return c.broken || c.abandoned; },
+        .lost = [](const FakeConnection& c) { return c.broken; },
         .idle = [](const FakeConnection& c) { return !c.in_transaction; },
         .timed_out = [] { return eventcore::Error(eventcore::ErrorKind::timeout, "no connection became free"); },
     };
@@ -147,6 +149,25 @@ TEST_CASE("a broken connection given back is dropped with the idle ones; a close
     auto next = pool.acquire();
     REQUIRE(next);
     CHECK((*next)->id == 4);
+}
+
+TEST_CASE("a connection its user gave up on is dropped alone: the idle ones stay", "[pool]") {
+    Counters counters;
+    Pool pool(2, 50ms, hooks(counters));
+    {
+        auto a = pool.acquire();
+        auto b = pool.acquire();
+        REQUIRE(a);
+        REQUIRE(b);
+        { auto back = std::move(*b); } // idle now
+        (*a)->abandoned = true;        // a call on it passed its deadline; the server is fine
+    }
+    auto next = pool.acquire();
+    REQUIRE(next);
+    CHECK((*next)->id == 2); // the idle one, not a reconnect
+    auto another = pool.acquire();
+    REQUIRE(another);
+    CHECK((*another)->id == 3); // a's slot was given back
 }
 
 TEST_CASE("a failed connect reports its error and lets a waiter open a connection", "[pool]") {

@@ -226,3 +226,45 @@ TEST_CASE("transient fields are not stored, and read back default-initialized", 
     REQUIRE(decoded);
     CHECK(*decoded == box::SeatHeld{"hamlet", 12, ""});
 }
+
+namespace tree {
+struct Node {
+    std::string name;
+    std::vector<Node> children;
+    friend auto operator==(const Node&, const Node&) -> bool = default;
+};
+EVENTCORE_EVENT(Node, name, children)
+
+auto chain(std::size_t depth) -> Node {
+    Node root{"leaf", {}};
+    for (std::size_t i = 0; i < depth; ++i) root = Node{"n", {std::move(root)}};
+    return root;
+}
+} // namespace tree
+
+TEST_CASE("deep events read back up to the codec's depth, and deeper ones are refused at encoding", "[codec]") {
+    const JsonCodec<tree::Node> codec;
+    // Each level is an object holding an array: two levels of JSON nesting.
+    const auto deep = tree::chain(100);   // deeper than Boost.JSON's default limit of 32
+    const auto encoded = codec.encode(deep);
+    REQUIRE(encoded);
+    const auto decoded = codec.decode(encoded->type, encoded->payload);
+    INFO((decoded ? std::string() : decoded.error().message()));
+    REQUIRE(decoded);
+    CHECK(*decoded == deep);
+
+    // The deepest that is accepted reads back: its innermost (empty) array is at the limit.
+    const auto edge = tree::chain(eventcore::detail::json::max_depth / 2 - 1);
+    const auto edge_encoded = codec.encode(edge);
+    REQUIRE(edge_encoded);
+    const auto edge_decoded = codec.decode(edge_encoded->type, edge_encoded->payload);
+    INFO((edge_decoded ? std::string() : edge_decoded.error().message()));
+    REQUIRE(edge_decoded);
+    CHECK(*edge_decoded == edge);
+    CHECK_FALSE(codec.encode(tree::chain(eventcore::detail::json::max_depth / 2)));
+
+    const auto too_deep = codec.encode(tree::chain(eventcore::detail::json::max_depth));
+    REQUIRE_FALSE(too_deep);
+    CHECK(too_deep.error().kind() == ErrorKind::serialization);
+    CHECK_THAT(too_deep.error().message(), Catch::Contains("deeper than"));
+}

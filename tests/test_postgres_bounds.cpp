@@ -795,3 +795,49 @@ TEST_CASE("fault run: the whole server frozen (SIGSTOP) during commits with dead
         CHECK(kind == "in_doubt");
     }
 }
+
+TEST_CASE("without a deadline, response_timeout bounds a call to a frozen backend", "[postgres][bounds][faults]") {
+    Schemas schemas;
+    auto store = open_store(schemas.fresh(), {.pool_size = 1, .response_timeout = 1s});
+    open_accounts(store, 2, 100);
+    eventcore::CommandExecutor executor{store};
+
+    SECTION("a commit: in_doubt after about the response timeout") {
+        const pid_t pid = backend_pid(store);
+        std::optional<Frozen> frozen;
+        const auto correlation = eventcore::Uuid::v7();
+        const auto started = Clock::now();
+        auto r = executor.execute(HookedDeposit{account(0), 7, [&] { frozen.emplace(std::vector<pid_t>{pid}, 20s); }},
+                                  {.correlation_id = correlation});
+        const auto took = Clock::now() - started;
+        REQUIRE(frozen);
+        CHECK_FALSE(frozen->watchdog_fired());
+        frozen->thaw();
+        wait_for_exit(pid);
+        REQUIRE_FALSE(r);
+        INFO(r.error().message() << " after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                 << " ms");
+        CHECK(r.error().kind() == ErrorKind::in_doubt);
+        CHECK(took < 10s);
+        REQUIRE(executor.execute(bank::TransferMoney{account(1), account(0), 1}));
+        const auto landed = events_correlated(store, correlation);
+        CHECK(landed <= 1);
+        CHECK(bank::balance(store, account(0)) == 100 + 1 + 7 * static_cast<std::int64_t>(landed));
+    }
+    SECTION("a read: timeout after about the response timeout, nothing written") {
+        const pid_t pid = backend_pid(store);
+        const auto before = eventcore::load_log(store)->size();
+        Frozen frozen({pid}, 20s);
+        const auto started = Clock::now();
+        auto r = executor.execute(bank::TransferMoney{account(0), account(1), 5});
+        const auto took = Clock::now() - started;
+        CHECK_FALSE(frozen.watchdog_fired());
+        frozen.thaw();
+        wait_for_exit(pid);
+        REQUIRE_FALSE(r);
+        INFO(r.error().message());
+        CHECK(r.error().kind() == ErrorKind::timeout);
+        CHECK(took < 10s);
+        CHECK(eventcore::load_log(store)->size() == before);
+    }
+}

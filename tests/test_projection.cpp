@@ -90,7 +90,7 @@ TEST_CASE("one runner per projection, lag, and a rebuild with progress", "[proje
 TEST_CASE("an exactly-once projection keeps its read model in the SQLite file", "[projection][sqlite]") {
     TempDir dir;
     auto store = sqlite_in(dir);
-    exactly_once_projection(store, bank::SqlBalanceProjector{'?', ""});
+    exactly_once_projection(store, bank::SqlBalanceProjector{});
 }
 
 TEST_CASE("projection runners in two processes take turns on one SQLite file", "[projection][sqlite][multi-process]") {
@@ -115,7 +115,7 @@ TEST_CASE("an exactly-once projection killed at random moments applies no event 
           "[projection][sqlite][crash]") {
     TempDir dir;
     auto store = sqlite_in(dir);
-    exactly_once_survives_kills(store, bank::SqlBalanceProjector{'?', ""},
+    exactly_once_survives_kills(store, bank::SqlBalanceProjector{},
                                 {EVENTCORE_STORE_WORKER, "project-sqlite", dir.file("events.db")});
 }
 

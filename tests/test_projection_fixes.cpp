@@ -5,6 +5,7 @@
 #include "support/process.hpp"
 #include "support/projection_scenarios.hpp"
 
+#include <eventcore/deadline.hpp>
 #include <eventcore/sqlite_event_store.hpp>
 #include <eventcore/testing/store_wrapper.hpp>
 
@@ -154,10 +155,8 @@ TEST_CASE("SqlSession on SQLite binds $N by number and refuses what would bind w
         if (!r) return eventcore::fail(std::move(r).error());
         return out;
     };
-    // SQLite's own numbered form binds by number too.
-    CHECK(outcome("SELECT ?2, ?1", {std::string_view("a"), std::string_view("b")}).value() ==
-          std::vector<std::string>{"b", "a"});
     for (const auto& [sql, why] : std::vector<std::pair<std::string, std::string>>{
+             {"SELECT ?2, ?1", "?2"}, // SQLite's own numbered form: fine here, refused on PostgreSQL
              {"SELECT ?, ?", "`?`"},
              {"SELECT :first, :second", ":first"},
              {"SELECT @first, @second", "@first"},
@@ -229,6 +228,8 @@ TEST_CASE("SQLite read models cannot take or change the names the store reserves
     CHECK(bank::balance(store, bank::id("kept")) == 11);
 }
 
+// Before the fix the release touched the freed store: a use-after-free that AddressSanitizer
+// reports (the asan run of CI), and that a plain build may or may not survive.
 TEST_CASE("an in-memory projection lock may outlive its store", "[projection][fixes]") {
     auto store = std::make_unique<Memory>();
     auto lock = store->lock_projection("outlived", std::chrono::milliseconds{0});
@@ -267,4 +268,33 @@ TEST_CASE("SQLite's write turn is bounded by the busy timeout", "[sqlite][fixes]
     // The turn is free again once the body is done.
     REQUIRE(eventcore::append_to_stream(store, bank::id("waiting"), eventcore::ExpectedVersion::any(),
                                         {bank::MoneyDeposited{1}}));
+}
+
+TEST_CASE("SQLite's write turn is bounded by the call's deadline when it comes before the busy timeout",
+          "[sqlite][fixes]") {
+    TempDir dir;
+    eventcore::sqlite::Options options;
+    options.busy_timeout = std::chrono::seconds{30};
+    auto store = sqlite_in(dir, options);
+    std::promise<std::pair<eventcore::Result<eventcore::CommitReceipt>, std::chrono::steady_clock::duration>> appended;
+    auto done = appended.get_future();
+    std::thread writer;
+    auto body = store.transaction([&](eventcore::SqlSession&) -> eventcore::Result<void> {
+        writer = std::thread([&] {
+            const auto started = std::chrono::steady_clock::now();
+            const eventcore::DeadlineScope bound(started + std::chrono::milliseconds{100});
+            auto r = eventcore::append_to_stream(store, bank::id("waiting"), eventcore::ExpectedVersion::any(),
+                                                 {bank::MoneyDeposited{1}});
+            appended.set_value({std::move(r), std::chrono::steady_clock::now() - started});
+        });
+        (void)done.wait_for(std::chrono::seconds{10});
+        return {};
+    });
+    writer.join();
+    REQUIRE(body);
+    auto [r, waited] = done.get();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind() == eventcore::ErrorKind::timeout);
+    CHECK(waited < std::chrono::seconds{10}); // not the busy timeout, nor the body's 10 s
+    CHECK(eventcore::load_log(store)->empty());
 }

@@ -219,12 +219,12 @@ namespace detail {
 }
 } // namespace detail
 
-inline auto StreamId::parse(std::string_view text) -> Result<StreamId> {
+[[nodiscard]] inline auto StreamId::parse(std::string_view text) -> Result<StreamId> {
     if (const auto violation = check_stream_id(text)) return fail(detail::invalid_stream_id(text, violation));
     return StreamId(trusted, text);
 }
 
-inline auto Uuid::parse(std::string_view text) -> Result<Uuid> {
+[[nodiscard]] inline auto Uuid::parse(std::string_view text) -> Result<Uuid> {
     const auto bad = [&] {
         return fail(ErrorKind::validation, "invalid UUID {}: expected 8-4-4-4-12 hexadecimal digits",
                     detail::quote_for_message(text));

@@ -52,6 +52,8 @@ struct ExecuteOptions {
     /// Recorded on every event; defaults to the command id.
     std::optional<Uuid> correlation_id{};
     /// No new attempt starts, and no retry waits, past this point: the call fails with `timeout`.
+    /// Stores that can interrupt a call in flight (PostgreSQL) stop waiting for the server at it
+    /// too: a read cut off is `timeout`, a commit cut off `in_doubt` (it may still land).
     std::optional<std::chrono::steady_clock::time_point> deadline{};
     /// Key/value pairs recorded on every event (`EventMetadata::custom`).
     std::vector<std::pair<std::string, std::string>> metadata{};
@@ -110,10 +112,12 @@ public:
 
     /// Executes `command`; see the class comment for the steps. Errors come back as values:
     /// `business_rule`, `undeclared_stream`, `validation`, `too_many_streams`, `discovery_limit`,
-    /// `concurrency_exhausted` (with the last conflicts), `timeout`, or the store's own.
+    /// `concurrency_exhausted` (with the last conflicts), `timeout`, `in_doubt` (a commit that may
+    /// have landed, with `Error::command_id()`: once an attempt was in doubt, nothing else), or the
+    /// store's own.
     template <Command C>
         requires std::same_as<typename C::Event, event_type>
-    auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResult> {
         // Stores that can interrupt a call in flight bound it by the deadline too.
         const DeadlineScope bound(options.deadline);
         return Run<C>(*this, command, options).execute();
@@ -122,7 +126,7 @@ public:
     /// Not a command: this overload only explains why.
     template <class C>
         requires(!Command<C>)
-    auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
         static_assert(detail::diagnose_command<C>());
         static_assert(Command<C>, "eventcore: this type is not a command (see the Command concept)");
         return fail(ErrorKind::validation, "unreachable");
@@ -131,7 +135,7 @@ public:
     /// A command of another event type: this overload only explains why.
     template <Command C>
         requires(!std::same_as<typename C::Event, event_type>)
-    auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
         static_assert(std::same_as<typename C::Event, event_type>,
                       "eventcore: the command's Event type must be the store's event_type");
         return fail(ErrorKind::validation, "unreachable");
@@ -150,7 +154,7 @@ private:
               command_id_(options.command_id ? *options.command_id : Uuid::v7()),
               started_(executor.config_.observer ? Clock::now() : Clock::time_point{}) {}
 
-        auto execute() -> Result<ExecutionResult> {
+        [[nodiscard]] auto execute() -> Result<ExecutionResult> {
             if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
             // Every event carries it: refused once, here, rather than by the store at each attempt.
             if (auto valid = detail::validate_custom_metadata(options_.metadata, "ExecuteOptions::metadata"); !valid)
@@ -215,7 +219,7 @@ private:
         /// Every failure goes out through here. Once an attempt was in doubt, no later failure may
         /// say that nothing was written: the outcome is the commit, if the store finds it by the
         /// command id, or `in_doubt`. An `in_doubt` error always carries the command id.
-        auto failed(Error error) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto failed(Error error) const -> Result<ExecutionResult> {
             finished_ = true; // what comes out of here is the outcome, retryable kind or not
             if (doubt_ && !error.is(ErrorKind::in_doubt)) {
                 if (options_.command_id) {
@@ -265,7 +269,7 @@ private:
 
         /// One attempt: decide, then commit. A retryable error comes back as it is; any other
         /// outcome is final (and already reported to the observer).
-        auto attempt(const std::vector<StreamId>& declared) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto attempt(const std::vector<StreamId>& declared) const -> Result<ExecutionResult> {
             auto decision = decide(declared);
             if (!decision) {
                 if (retryable(decision.error())) return fail(std::move(decision).error());
@@ -285,14 +289,14 @@ private:
         }
 
         /// With a caller's command id: the first execution's receipt, if there was one.
-        auto find_first_execution() const -> Result<std::optional<CommitReceipt>> {
+        [[nodiscard]] auto find_first_execution() const -> Result<std::optional<CommitReceipt>> {
             if (!options_.command_id) return std::optional<CommitReceipt>{};
             return store().find_commit(*options_.command_id);
         }
 
         /// A command that failed to decide may have lost a race with its own twin (same command
         /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
-        auto rejected_or_duplicate(Error error) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto rejected_or_duplicate(Error error) const -> Result<ExecutionResult> {
             if (auto first = find_first_execution(); first && *first) {
                 (*first)->duplicate = true;
                 return committed(std::move(**first), Clock::duration{});
@@ -321,7 +325,7 @@ private:
         }
 
         /// The declared streams' ids, each once (two fields may hold the same id).
-        auto declared_streams() const -> Result<std::vector<StreamId>> {
+        [[nodiscard]] auto declared_streams() const -> Result<std::vector<StreamId>> {
             std::size_t total = 0;
             for (const auto& f : C::streams) total += f.one != nullptr ? 1 : (command_.*f.many).size();
             std::vector<StreamId> all;
@@ -359,7 +363,7 @@ private:
         }
 
         /// Steps 1 to 3: read, fold, resolve and handle, until the set of streams settles.
-        auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
+        [[nodiscard]] auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
             const auto& limits = executor_.config_;
             if (streams.size() > limits.max_streams)
                 return fail(ErrorKind::too_many_streams,
@@ -390,7 +394,7 @@ private:
         /// One round: a fresh snapshot of `streams`, folded, then `resolve` and `handle`. When the
         /// round adds streams, its writes and business-rule failures are set aside: they were
         /// decided without the added streams, and the next round decides again with them.
-        auto run_round(std::span<const StreamId> streams, State& state, StreamResolver& resolver) const
+        [[nodiscard]] auto run_round(std::span<const StreamId> streams, State& state, StreamResolver& resolver) const
             -> Result<Decision> {
             Decision decision;
             try {
@@ -418,7 +422,7 @@ private:
             }
         }
 
-        static auto rejected(Error error, const StreamResolver& resolver, Decision decision) -> Result<Decision> {
+        [[nodiscard]] static auto rejected(Error error, const StreamResolver& resolver, Decision decision) -> Result<Decision> {
             const bool may_depend_on_added =
                 error.is(ErrorKind::business_rule) || error.is(ErrorKind::undeclared_stream);
             if (may_depend_on_added && !resolver.added().empty()) return decision;
@@ -451,7 +455,7 @@ private:
             return request;
         }
 
-        auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<ExecutionResult> {
             // A receipt for the command id after an attempt in doubt may be that attempt's own
             // commit, found: then this call wrote it, and it is no duplicate.
             if (receipt.duplicate && !own_doubted_commit(receipt)) return replay(std::move(receipt));
@@ -462,7 +466,7 @@ private:
             return ExecutionResult{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false};
         }
 
-        auto unchanged(Decision decision) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto unchanged(Decision decision) const -> Result<ExecutionResult> {
             ExecutionResult result{command_id_, attempts_, {}, {}, false};
             result.streams.reserve(decision.streams.size());
             for (std::size_t i = 0; i < decision.streams.size(); ++i)
@@ -480,7 +484,7 @@ private:
                    doubt_->first_events.end();
         }
 
-        auto replay(CommitReceipt first) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto replay(CommitReceipt first) const -> Result<ExecutionResult> {
             return ExecutionResult{command_id_, attempts_, std::move(first.events), std::move(first.streams), true};
         }
 

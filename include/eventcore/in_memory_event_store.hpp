@@ -49,7 +49,7 @@ public:
     auto operator=(const InMemoryEventStore&) -> InMemoryEventStore& = delete;
 
     template <EventVisitor<E> F>
-    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+    [[nodiscard]] auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
         std::vector<StreamVersion> versions(ids.size());
         std::vector<const Stream*> seen;
         std::vector<Cursor> cursors;
@@ -72,7 +72,7 @@ public:
     }
 
     template <EventVisitor<E> F>
-    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
         Cursor cursor;
         StreamVersion version;
         {
@@ -88,7 +88,7 @@ public:
     }
 
     template <EventVisitor<E> F>
-    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+    [[nodiscard]] auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
         std::vector<const Entry*> events;
         LogPage page{.count = 0, .last = query.after, .head = {}};
         {
@@ -110,7 +110,7 @@ public:
         return page;
     }
 
-    auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
+    [[nodiscard]] auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
         auto owners = detail::validate_request(request);
         if (!owners) return fail(std::move(owners).error());
         for (std::size_t e = 0; e < request.events.size(); ++e) {
@@ -190,25 +190,25 @@ public:
         return receipt;
     }
 
-    auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
+    [[nodiscard]] auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
         std::shared_lock lock(mutex_);
         const auto it = commits_.find(command_id);
         if (it == commits_.end()) return std::optional<CommitReceipt>{};
         return std::optional<CommitReceipt>{it->second};
     }
 
-    auto head() const -> Result<GlobalPosition> {
+    [[nodiscard]] auto head() const -> Result<GlobalPosition> {
         std::shared_lock lock(mutex_);
         return GlobalPosition{log_.size()};
     }
 
-    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    [[nodiscard]] auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
         std::shared_lock lock(mutex_);
         changed_.wait_for(lock, timeout, [&] { return log_.size() > after.value(); });
         return GlobalPosition{log_.size()};
     }
 
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
         if (auto valid = detail::validate_checkpoint_name(name); !valid) return valid;
         std::unique_lock lock(mutex_);
         checkpoints_.insert_or_assign(std::string(name), Checkpoint{std::string(name), position, now()});
@@ -218,7 +218,7 @@ public:
     /// Moves checkpoint `name` from `from` (a missing checkpoint is at 0) to `to`, only if it is
     /// still at `from`; otherwise a `projection` error (`EVENTCORE_CHECKPOINT_MOVED`) and nothing
     /// changes. How a runner that lost its lock is kept from moving a checkpoint back.
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
         if (auto valid = detail::validate_checkpoint_name(name); !valid) return valid;
         std::unique_lock lock(mutex_);
         const auto it = checkpoints_.find(name);
@@ -228,21 +228,21 @@ public:
         return {};
     }
 
-    auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
+    [[nodiscard]] auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
         std::shared_lock lock(mutex_);
         const auto it = checkpoints_.find(name);
         if (it == checkpoints_.end()) return std::optional<GlobalPosition>{};
         return std::optional<GlobalPosition>{it->second.position};
     }
 
-    auto checkpoints() const -> Result<std::vector<Checkpoint>> {
+    [[nodiscard]] auto checkpoints() const -> Result<std::vector<Checkpoint>> {
         std::shared_lock lock(mutex_);
         std::vector<Checkpoint> all;
         for (const auto& [name, c] : checkpoints_) all.push_back(c);
         return all;
     }
 
-    auto delete_checkpoint(std::string_view name) -> Result<bool> {
+    [[nodiscard]] auto delete_checkpoint(std::string_view name) -> Result<bool> {
         std::unique_lock lock(mutex_);
         const auto it = checkpoints_.find(name);
         if (it == checkpoints_.end()) return false;
@@ -252,7 +252,7 @@ public:
 
     /// The one runner of projection `name`: waits up to `wait` for another runner to let go
     /// (zero: do not wait), then fails with `timeout` naming the projection.
-    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+    [[nodiscard]] auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
         // The lock shares the set of running names, rather than pointing into the store: a lock
         // may be released after its store is gone.
         auto shared = projections_;

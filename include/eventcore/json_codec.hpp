@@ -226,6 +226,10 @@ auto decode_value(const boost::json::value& v, T& out, Path& path) -> std::optio
     }
 }
 
+/// How deep arrays and objects may nest in an event's JSON: the codec refuses deeper at
+/// encoding, and reads up to this deep.
+inline constexpr std::size_t max_depth = 512;
+
 /// Parses `text` as `boost::json::parse` does, except that every double reads back exactly as it
 /// was written (Boost.JSON 1.81's own parser is off by a unit in the last place for about a
 /// quarter of all doubles). Compiled, in the `eventcore::json` library.
@@ -233,8 +237,8 @@ auto decode_value(const boost::json::value& v, T& out, Path& path) -> std::optio
     -> boost::json::value;
 
 /// The first value in an event's JSON that a store could not give back as it was: a NaN or an
-/// infinity (JSON has neither), or a string or key that is not valid UTF-8 (which no JSON
-/// parser accepts). Compiled, in the `eventcore::json` library.
+/// infinity (JSON has neither), a string or key that is not valid UTF-8 (which no JSON parser
+/// accepts), or nesting deeper than `max_depth`. Compiled, in the `eventcore::json` library.
 [[nodiscard]] auto find_unstorable(const boost::json::value& v) -> std::optional<Problem>;
 
 /// A stack arena for the JSON tree of one event: most events need no heap allocation for it.
@@ -245,7 +249,7 @@ struct Arena {
 };
 
 template <class T>
-auto encode_one(std::string_view type, const T& event) -> Result<std::string> {
+[[nodiscard]] auto encode_one(std::string_view type, const T& event) -> Result<std::string> {
     static_assert(is_described_struct<T>,
                   "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
     Arena arena;
@@ -257,7 +261,7 @@ auto encode_one(std::string_view type, const T& event) -> Result<std::string> {
 }
 
 template <class T>
-auto decode_one(std::string_view type, std::string_view payload) -> Result<T> {
+[[nodiscard]] auto decode_one(std::string_view type, std::string_view payload) -> Result<T> {
     static_assert(is_described_struct<T>,
                   "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
     Arena arena;
@@ -316,7 +320,7 @@ public:
 
 private:
     template <std::size_t... I>
-    static auto decode_alternative(std::string_view type, std::string_view payload, std::index_sequence<I...>)
+    [[nodiscard]] static auto decode_alternative(std::string_view type, std::string_view payload, std::index_sequence<I...>)
         -> Result<E> {
         // The unknown-type error is only built when no name matched: formatting it costs more
         // than decoding a small event.

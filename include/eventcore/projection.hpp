@@ -105,7 +105,7 @@ concept HasTransactions = requires(S& s) {
 
 /// Runs a projector's `apply`, turning whatever it returns or throws into a `Result`.
 template <class F>
-auto guarded(F&& apply) -> Result<void> {
+[[nodiscard]] auto guarded(F&& apply) -> Result<void> {
     try {
         if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
             apply();
@@ -164,14 +164,14 @@ public:
     /// `stop_check_interval`). An error means the projection stopped: the lock was taken
     /// (`timeout`), the store failed, or, under `OnError::stop`, the projector failed on an event
     /// (kind `projection` or the projector's own, with the event's stream and version).
-    auto run(std::stop_token stop) -> Result<ProjectionStatus> { return drive(stop, false); }
+    [[nodiscard]] auto run(std::stop_token stop) -> Result<ProjectionStatus> { return drive(stop, false); }
 
     /// Catches up to the head as it is now, then returns.
-    auto catch_up() -> Result<ProjectionStatus> { return drive({}, true); }
+    [[nodiscard]] auto catch_up() -> Result<ProjectionStatus> { return drive({}, true); }
 
     /// Starts again from the beginning: resets the projector (its `reset`) and the checkpoint,
     /// then catches up, reporting progress through `on_progress`.
-    auto rebuild() -> Result<ProjectionStatus> {
+    [[nodiscard]] auto rebuild() -> Result<ProjectionStatus> {
         auto lock = store_.lock_projection(options_.name, options_.wait_for_lock);
         if (!lock) return fail(std::move(lock).error());
         Result<void> reset;
@@ -193,7 +193,7 @@ public:
     }
 
     /// The projection's state as the store has it: checkpoint, head, lag.
-    auto status() const -> Result<ProjectionStatus> {
+    [[nodiscard]] auto status() const -> Result<ProjectionStatus> {
         auto checkpoint = store_.load_checkpoint(options_.name);
         if (!checkpoint) return fail(std::move(checkpoint).error());
         auto head = store_.head();
@@ -205,13 +205,13 @@ public:
     }
 
 private:
-    auto drive(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
+    [[nodiscard]] auto drive(std::stop_token stop, bool until_caught_up) -> Result<ProjectionStatus> {
         auto lock = store_.lock_projection(options_.name, options_.wait_for_lock);
         if (!lock) return fail(std::move(lock).error());
         return drive_locked(stop, until_caught_up, *lock);
     }
 
-    auto drive_locked(std::stop_token stop, bool until_caught_up, const ProjectionLock& lock)
+    [[nodiscard]] auto drive_locked(std::stop_token stop, bool until_caught_up, const ProjectionLock& lock)
         -> Result<ProjectionStatus> {
         auto saved = store_.load_checkpoint(options_.name);
         if (!saved) return fail(std::move(saved).error());
@@ -263,7 +263,7 @@ private:
 
     /// Moves the checkpoint from where this runner left it to `position`: fenced, so that a
     /// runner that lost its lock cannot move it back over another runner's progress.
-    auto save(GlobalPosition position) -> Result<void> {
+    [[nodiscard]] auto save(GlobalPosition position) -> Result<void> {
         if (position == status_.checkpoint) return {};
         if constexpr (exactly_once) {
             // Fenced like a batch, so a runner that lost its lock cannot move the checkpoint.
@@ -283,7 +283,7 @@ private:
 
     /// Applies a batch and moves the checkpoint to `through`; stops at the first event that
     /// fails for good, with the checkpoint just before it.
-    auto apply_batch(typename Subscription<S>::Batch batch, GlobalPosition through) -> Result<void> {
+    [[nodiscard]] auto apply_batch(typename Subscription<S>::Batch batch, GlobalPosition through) -> Result<void> {
         if constexpr (exactly_once) {
             // Each pass is one transaction from `start`: it ends at the batch's end, or just before
             // an event that failed. A retry waits outside the transaction (holding no write lock),
@@ -378,7 +378,7 @@ private:
     /// in halves again, down to single events, which meet the error policy: every event that does
     /// not fail on its own is applied, in order. An error only if the projection must stop, with
     /// `stop_before` the position just before the event it stopped at.
-    auto narrow(std::span<const RecordedEvent<Event>> events, Error failed, GlobalPosition& stop_before)
+    [[nodiscard]] auto narrow(std::span<const RecordedEvent<Event>> events, Error failed, GlobalPosition& stop_before)
         -> Result<void> {
         if (events.size() == 1) {
             const auto& e = events.front();
@@ -422,7 +422,7 @@ private:
     /// Applies one event under the error policy: the result is an error only if the projection
     /// must stop. `first`: the error of a first attempt already made.
     template <class F>
-    auto with_policy(const RecordedEvent<Event>& e, F&& attempt, std::optional<Error> first = std::nullopt)
+    [[nodiscard]] auto with_policy(const RecordedEvent<Event>& e, F&& attempt, std::optional<Error> first = std::nullopt)
         -> Result<void> {
         std::chrono::milliseconds delay = options_.on_error.initial_delay;
         for (std::uint32_t n = 1;; ++n) {

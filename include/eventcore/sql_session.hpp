@@ -44,8 +44,8 @@ protected:
 /// bound, never spliced into the text, and the same statement text runs on both stores:
 ///
 /// 1. parameters are `$1`, `$2`, ...: value n goes to `$n` wherever it stands, and a statement
-///    must use exactly `$1` to `$<number of values>` (else `validation`); SQLite also takes its
-///    `?N`, and refuses what it would not bind by number (`?`, `:name`, `@name`, `$name`);
+///    must use exactly `$1` to `$<number of values>` (else `validation`); SQLite refuses its own
+///    spellings (`?N`, `?`, `:name`, `@name`, `$name`), which would not run on PostgreSQL;
 /// 2. text and `nullptr` take the type of the place they go (on PostgreSQL they are sent
 ///    untyped: a `uuid`, `jsonb` or `timestamptz` column takes text, a nullable integer NULL);
 /// 3. read-model tables keep out of the store's own names (SQLite: `events`, `commands`,
@@ -66,31 +66,31 @@ public:
     auto operator=(const SqlSession&) -> SqlSession& = delete;
 
     /// Runs a statement; the number of rows it changed.
-    virtual auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> = 0;
-    auto execute(std::string_view sql, std::initializer_list<SqlValue> params = {}) -> Result<std::int64_t> {
+    [[nodiscard]] virtual auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> = 0;
+    [[nodiscard]] auto execute(std::string_view sql, std::initializer_list<SqlValue> params = {}) -> Result<std::int64_t> {
         return execute(sql, std::span<const SqlValue>(params.begin(), params.size()));
     }
 
     /// Runs a query and hands each row to `row`.
-    virtual auto query(std::string_view sql, std::span<const SqlValue> params,
+    [[nodiscard]] virtual auto query(std::string_view sql, std::span<const SqlValue> params,
                        detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> = 0;
-    auto query(std::string_view sql, std::initializer_list<SqlValue> params,
+    [[nodiscard]] auto query(std::string_view sql, std::initializer_list<SqlValue> params,
                detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> {
         return query(sql, std::span<const SqlValue>(params.begin(), params.size()), row);
     }
 
     /// Saves a checkpoint as part of this transaction.
-    virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
+    [[nodiscard]] virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
 
     /// Moves a checkpoint from `from` (a missing checkpoint counts as position 0) to `to` as part
     /// of this transaction, only if it is still at `from`; otherwise a `projection` error, and the
     /// caller rolls back. A runner that lost its projection lock (a dropped connection) finds
     /// out here, before its writes land beside another runner's.
-    virtual auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> = 0;
+    [[nodiscard]] virtual auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> = 0;
 
     /// Runs `body` so that, if it fails, what it did is undone and the transaction goes on (a
     /// savepoint): how a projection skips or retries one event inside a batch.
-    virtual auto isolated(detail::FunctionRef<Result<void>()> body) -> Result<void> = 0;
+    [[nodiscard]] virtual auto isolated(detail::FunctionRef<Result<void>()> body) -> Result<void> = 0;
 
 protected:
     ~SqlSession() = default;

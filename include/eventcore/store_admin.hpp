@@ -161,18 +161,22 @@ public:
     virtual ~StoreSnapshot() = default;
 
     /// The eventcore schema version the store records.
-    virtual auto schema_version() -> Result<int> = 0;
-    virtual auto head() -> Result<GlobalPosition> = 0;
+    [[nodiscard]] virtual auto schema_version() -> Result<int> = 0;
+    /// The last position of the log in this snapshot.
+    [[nodiscard]] virtual auto head() -> Result<GlobalPosition> = 0;
     /// As the store's `read_log`: about `limit` events after `after`, whole commits.
-    virtual auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> = 0;
-    virtual auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> = 0;
-    virtual auto checkpoints() -> Result<std::vector<Checkpoint>> = 0;
+    [[nodiscard]] virtual auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit)
+        -> Result<GlobalPosition> = 0;
+    /// As the store's `list_streams`: the streams and their versions in this snapshot.
+    [[nodiscard]] virtual auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> = 0;
+    /// Every checkpoint, by name, as of this snapshot.
+    [[nodiscard]] virtual auto checkpoints() -> Result<std::vector<Checkpoint>> = 0;
     /// Every idempotency record, ordered by command id.
-    virtual auto commands(CommandRecordVisitor visit) -> Result<void> = 0;
+    [[nodiscard]] virtual auto commands(CommandRecordVisitor visit) -> Result<void> = 0;
     /// The storage engine's own check of its files (SQLite: `PRAGMA integrity_check`): up to
     /// `limit` problems it finds, none when it finds the file sound; `std::nullopt` where the
     /// store has no such check to run (PostgreSQL checks its pages itself as it reads them).
-    virtual auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> = 0;
+    [[nodiscard]] virtual auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> = 0;
 };
 
 /// What runs inside a store's `snapshot(body)`.

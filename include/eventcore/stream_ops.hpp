@@ -49,7 +49,7 @@ template <EventStore S>
 /// eventcore::append_to_stream(store, id, ExpectedVersion::no_stream(), {BankEvent{Opened{100}}});
 /// \endcode
 template <EventStore S>
-auto append_to_stream(S& store, const StreamId& stream, ExpectedVersion expected,
+[[nodiscard]] auto append_to_stream(S& store, const StreamId& stream, ExpectedVersion expected,
                       std::vector<typename S::event_type> events, std::optional<Uuid> command_id = std::nullopt)
     -> Result<CommitReceipt> {
     AppendRequest<typename S::event_type> request;

@@ -71,7 +71,7 @@ public:
 
     /// The next batch: stored events while there are any; once caught up, waits up to `wait` for
     /// a commit. An empty batch means nothing arrived. The batch is valid until the next call.
-    auto next(std::chrono::milliseconds wait = std::chrono::milliseconds{0}) -> Result<Batch> {
+    [[nodiscard]] auto next(std::chrono::milliseconds wait = std::chrono::milliseconds{0}) -> Result<Batch> {
         if (auto started = start(); !started) return fail(std::move(started).error());
         if (auto got = read_page(); !got || !buffer_.empty() || !caught_up_ || wait.count() <= 0) {
             if (!got) return fail(std::move(got).error());
@@ -88,7 +88,7 @@ public:
     /// `stop` is requested, which it notices within `stop_check_interval`. Returns the handler's
     /// or the store's first error; the batch that failed is not counted as read.
     template <class F>
-    auto run(std::stop_token stop, F&& handler) -> Result<void> {
+    [[nodiscard]] auto run(std::stop_token stop, F&& handler) -> Result<void> {
         while (!stop.stop_requested()) {
             const GlobalPosition before = after_;
             auto batch = next(options_.stop_check_interval);
@@ -105,7 +105,7 @@ public:
 
 private:
     /// Resolves the starting checkpoint, once.
-    auto start() -> Result<void> {
+    [[nodiscard]] auto start() -> Result<void> {
         if (started_) return {};
         if (!options_.checkpoint.empty()) {
             auto saved = store_.load_checkpoint(options_.checkpoint);
@@ -116,7 +116,7 @@ private:
         return {};
     }
 
-    auto read_page() -> Result<void> {
+    [[nodiscard]] auto read_page() -> Result<void> {
         buffer_.clear();
         const LogQuery query{.after = after_,
                              .limit = std::max<std::size_t>(options_.batch_size, 1),

@@ -166,7 +166,7 @@ auto event_json(const StoredEvent& e, std::optional<GlobalPosition> commit_last)
     return line;
 }
 
-auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
+[[nodiscard]] auto parse_event_json(std::string_view line) -> Result<ArchivedEvent> {
     const auto parsed = parse_json(line);
     if (!parsed || !parsed->is_object()) return fail(ErrorKind::validation, "not an exported event: {}", diagnose_line(line));
     const auto& o = parsed->get_object();

@@ -44,7 +44,7 @@ public:
 
     /// Shows `e`, with `row()` as its table row.
     template <class Row>
-    auto show(const StoredEvent& e, Table& table, Row&& row) -> Result<void> {
+    [[nodiscard]] auto show(const StoredEvent& e, Table& table, Row&& row) -> Result<void> {
         if (full()) {
             stopped_ = true;
             return fail(ErrorKind::validation, "stopped"); // told apart from real errors by stopped()

@@ -26,7 +26,7 @@ auto iso8601(Timestamp t, bool microseconds) -> std::string {
     return out + 'Z';
 }
 
-auto parse_iso8601(std::string_view text) -> Result<Timestamp> {
+[[nodiscard]] auto parse_iso8601(std::string_view text) -> Result<Timestamp> {
     const auto bad = [&] {
         return fail(ErrorKind::validation, "time {} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS.ffffffZ)",
                     detail::quote_for_message(text));

@@ -17,7 +17,7 @@ auto StoreSpec::describe() const -> std::string {
     return fmt::format("postgres:{} (schema {})", postgres::redact(location), schema);
 }
 
-auto parse_store(std::string_view text) -> Result<StoreSpec> {
+[[nodiscard]] auto parse_store(std::string_view text) -> Result<StoreSpec> {
     StoreSpec spec;
     if (text.starts_with("sqlite:")) {
         spec.kind = StoreSpec::Kind::sqlite;
@@ -63,36 +63,36 @@ public:
 
     [[nodiscard]] auto kind() const -> StoreSpec::Kind override { return kind_; }
     [[nodiscard]] auto build_schema_version() const -> int override { return version_; }
-    auto schema_version() -> Result<int> override { return db_->stored_schema_version(); }
-    auto head() -> Result<GlobalPosition> override { return db_->head(); }
-    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+    [[nodiscard]] auto schema_version() -> Result<int> override { return db_->stored_schema_version(); }
+    [[nodiscard]] auto head() -> Result<GlobalPosition> override { return db_->head(); }
+    [[nodiscard]] auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
         return db_->list_streams(query);
     }
-    auto statistics() -> Result<StoreStatistics> override { return db_->statistics(); }
-    auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> override {
+    [[nodiscard]] auto statistics() -> Result<StoreStatistics> override { return db_->statistics(); }
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> override {
         return db_->read_stream(id, from, visit);
     }
-    auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> override {
+    [[nodiscard]] auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> override {
         return db_->read_all(query, visit);
     }
-    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+    [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
         return db_->read_log(after, limit, visit);
     }
-    auto import_events(std::span<const ArchivedEvent> events) -> Result<void> override {
+    [[nodiscard]] auto import_events(std::span<const ArchivedEvent> events) -> Result<void> override {
         return db_->import_events(events);
     }
-    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> override {
+    [[nodiscard]] auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> override {
         return db_->wait_for_events(after, timeout);
     }
-    auto checkpoints() -> Result<std::vector<Checkpoint>> override { return db_->checkpoints(); }
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
+    [[nodiscard]] auto checkpoints() -> Result<std::vector<Checkpoint>> override { return db_->checkpoints(); }
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
         return db_->save_checkpoint(name, position);
     }
-    auto delete_checkpoint(std::string_view name) -> Result<bool> override { return db_->delete_checkpoint(name); }
-    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> override {
+    [[nodiscard]] auto delete_checkpoint(std::string_view name) -> Result<bool> override { return db_->delete_checkpoint(name); }
+    [[nodiscard]] auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> override {
         return db_->lock_projection(name, wait);
     }
-    auto snapshot(SnapshotBody body) -> Result<void> override { return db_->snapshot(body); }
+    [[nodiscard]] auto snapshot(SnapshotBody body) -> Result<void> override { return db_->snapshot(body); }
 
 private:
     std::shared_ptr<Db> db_;

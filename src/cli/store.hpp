@@ -67,23 +67,23 @@ public:
 
     [[nodiscard]] virtual auto kind() const -> StoreSpec::Kind = 0;
     [[nodiscard]] virtual auto build_schema_version() const -> int = 0;
-    virtual auto schema_version() -> Result<int> = 0;
-    virtual auto head() -> Result<GlobalPosition> = 0;
-    virtual auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> = 0;
-    virtual auto statistics() -> Result<StoreStatistics> = 0;
-    virtual auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit)
+    [[nodiscard]] virtual auto schema_version() -> Result<int> = 0;
+    [[nodiscard]] virtual auto head() -> Result<GlobalPosition> = 0;
+    [[nodiscard]] virtual auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> = 0;
+    [[nodiscard]] virtual auto statistics() -> Result<StoreStatistics> = 0;
+    [[nodiscard]] virtual auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit)
         -> Result<StreamVersion> = 0;
-    virtual auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> = 0;
-    virtual auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> = 0;
-    virtual auto import_events(std::span<const ArchivedEvent> events) -> Result<void> = 0;
-    virtual auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout)
+    [[nodiscard]] virtual auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> = 0;
+    [[nodiscard]] virtual auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> = 0;
+    [[nodiscard]] virtual auto import_events(std::span<const ArchivedEvent> events) -> Result<void> = 0;
+    [[nodiscard]] virtual auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout)
         -> Result<GlobalPosition> = 0;
-    virtual auto checkpoints() -> Result<std::vector<Checkpoint>> = 0;
-    virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
-    virtual auto delete_checkpoint(std::string_view name) -> Result<bool> = 0;
-    virtual auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> = 0;
+    [[nodiscard]] virtual auto checkpoints() -> Result<std::vector<Checkpoint>> = 0;
+    [[nodiscard]] virtual auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> = 0;
+    [[nodiscard]] virtual auto delete_checkpoint(std::string_view name) -> Result<bool> = 0;
+    [[nodiscard]] virtual auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> = 0;
     /// Runs `body` on the whole store as of one moment.
-    virtual auto snapshot(SnapshotBody body) -> Result<void> = 0;
+    [[nodiscard]] virtual auto snapshot(SnapshotBody body) -> Result<void> = 0;
 };
 
 /// Opens the store. For `Access::read` the store must exist with an up-to-date schema (reading

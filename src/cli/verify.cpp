@@ -174,7 +174,7 @@ private:
     std::vector<const CommandRecord*> pending_;
 };
 
-auto check(StoreSnapshot& s, int build_schema, Findings& f) -> Result<void> {
+[[nodiscard]] auto check(StoreSnapshot& s, int build_schema, Findings& f) -> Result<void> {
     auto& problems = f.problems;
     auto schema = s.schema_version();
     if (!schema) return fail(std::move(schema).error());

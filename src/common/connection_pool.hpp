@@ -33,6 +33,10 @@ public:
         std::function<bool(Connection&)> still_open = [](Connection&) { return true; };
         /// Whether a connection coming back is broken.
         std::function<bool(const Connection&)> broken = [](const Connection&) { return false; };
+        /// Whether a broken connection was lost to something that broke the idle ones too (a
+        /// server restart), rather than given up on by its user alone (a call cut off at its
+        /// deadline): only then are the idle connections dropped with it.
+        std::function<bool(const Connection&)> lost = [](const Connection&) { return true; };
         /// Whether a connection coming back is outside any transaction (PostgreSQL:
         /// `PQtransactionStatus`; SQLite: `sqlite3_get_autocommit`).
         std::function<bool(const Connection&)> idle = [](const Connection&) { return true; };
@@ -72,7 +76,7 @@ public:
 
     /// An idle connection, a new one, or, at capacity, the first one given back, if that comes
     /// within the timeout and before the thread's deadline (`current_deadline()`).
-    auto acquire() -> Result<Lease> {
+    [[nodiscard]] auto acquire() -> Result<Lease> {
         std::unique_lock lock(mutex_);
         drop_closed_idle();
         if (!idle_.empty() && waiters_.empty()) {
@@ -136,12 +140,15 @@ private:
     /// drops are closed after the lock is released.
     void give_back(std::unique_ptr<Connection> c) noexcept {
         const bool broken = hooks_.broken(*c);
+        const bool lost = broken && hooks_.lost(*c);
         const bool reusable = !broken && hooks_.idle(*c);
         std::vector<std::unique_ptr<Connection>> dropped;
         std::lock_guard lock(mutex_);
-        if (broken) {
+        if (lost) {
             open_ -= 1 + idle_.size();
             dropped.swap(idle_);
+        } else if (broken) {
+            --open_; // only this one: closed below
         } else if (reusable) {
             try {
                 idle_.push_back(std::move(c)); // on failure `c` is left as it was

@@ -123,7 +123,12 @@ auto utf8_problem(std::string_view text) -> std::optional<std::string> {
     return std::nullopt;
 }
 
-auto find_unstorable(const boost::json::value& v, Path& path) -> std::optional<Problem> {
+auto find_unstorable(const boost::json::value& v, Path& path, std::size_t depth) -> std::optional<Problem> {
+    // Arrays and objects nest; the parser reads no deeper than `max_depth`.
+    if ((v.is_array() || v.is_object()) && depth >= max_depth)
+        return Problem{std::string(path.str()),
+                       fmt::format("nests arrays and objects deeper than {} levels, which the codec does not read back",
+                                   max_depth)};
     switch (v.kind()) {
     case boost::json::kind::double_:
         if (!std::isfinite(v.get_double()))
@@ -138,7 +143,7 @@ auto find_unstorable(const boost::json::value& v, Path& path) -> std::optional<P
         const auto& a = v.get_array();
         for (std::size_t i = 0; i < a.size(); ++i) {
             path.push(i);
-            auto problem = find_unstorable(a[i], path);
+            auto problem = find_unstorable(a[i], path, depth + 1);
             path.pop();
             if (problem) return problem;
         }
@@ -149,7 +154,7 @@ auto find_unstorable(const boost::json::value& v, Path& path) -> std::optional<P
             if (auto why = utf8_problem(entry.key()))
                 return Problem{std::string(path.str()), fmt::format("has a key that {}", *why)};
             path.push(entry.key());
-            auto problem = find_unstorable(entry.value(), path);
+            auto problem = find_unstorable(entry.value(), path, depth + 1);
             path.pop();
             if (problem) return problem;
         }
@@ -163,8 +168,9 @@ auto find_unstorable(const boost::json::value& v, Path& path) -> std::optional<P
 auto parse_exact(std::string_view text, boost::json::storage_ptr sp, boost::system::error_code& ec)
     -> boost::json::value {
     unsigned char temp[BOOST_JSON_STACK_BUFFER_SIZE];
-    boost::json::basic_parser<ExactHandler> parser(boost::json::parse_options{}, boost::json::storage_ptr(), temp,
-                                                   sizeof temp);
+    boost::json::parse_options options;
+    options.max_depth = max_depth; // Boost.JSON's default, 32, is less than an event may nest
+    boost::json::basic_parser<ExactHandler> parser(options, boost::json::storage_ptr(), temp, sizeof temp);
     parser.handler().st.reset(std::move(sp));
     const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
     if (ec) return nullptr;
@@ -177,7 +183,7 @@ auto parse_exact(std::string_view text, boost::json::storage_ptr sp, boost::syst
 
 auto find_unstorable(const boost::json::value& v) -> std::optional<Problem> {
     Path path;
-    return find_unstorable(v, path);
+    return find_unstorable(v, path, 0);
 }
 
 } // namespace eventcore::detail::json

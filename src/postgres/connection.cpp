@@ -226,7 +226,7 @@ auto default_connection_parameters() -> std::span<const std::pair<const char*, c
     return connection_defaults;
 }
 
-auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>> {
+[[nodiscard]] auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>> {
     // The caller's settings (the expanded `dbname`) come after ours, and win.
     const std::string timeout = std::to_string(settings.connect_timeout.count());
     std::vector<const char*> keys{"connect_timeout", "fallback_application_name"};
@@ -293,7 +293,7 @@ auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<
     return c;
 }
 
-auto Connection::adopt(PGconn* conn, const std::string& target) -> Result<std::unique_ptr<Connection>> {
+[[nodiscard]] auto Connection::adopt(PGconn* conn, const std::string& target) -> Result<std::unique_ptr<Connection>> {
     if (conn == nullptr) return fail(ErrorKind::store_unavailable, "connecting to PostgreSQL ({}): out of memory", target);
     std::unique_ptr<PGconn, FinishConnection> owned(conn); // closed if anything below throws
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -390,7 +390,7 @@ auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) ->
         .with_code("EVENTCORE_NO_ANSWER");
 }
 
-auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing_text,
+[[nodiscard]] auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing_text,
                           std::string_view statement) -> Result<OwnedResult> {
     // Without a description, the statement describes itself: formatted only on failure.
     const auto doing = [&] { return described(doing_text, statement); };
@@ -446,7 +446,7 @@ auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phas
     return kept;
 }
 
-auto Connection::query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet> {
+[[nodiscard]] auto Connection::query(const char* sql, Params& params, Phase phase, std::string_view doing) -> Result<ResultSet> {
     params.seal();
     auto result = exchange(
         [&] {
@@ -466,7 +466,7 @@ constexpr std::array<const char*, prepared_count> prepared_names{
 
 } // namespace
 
-auto Connection::query(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing)
+[[nodiscard]] auto Connection::query(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing)
     -> Result<ResultSet> {
     if (!prepare_) return query(sql.c_str(), params, phase, doing);
     params.seal();
@@ -519,7 +519,7 @@ auto ResultSet::changed() const -> std::int64_t {
     return n == nullptr || *n == '\0' ? 0 : std::strtoll(n, nullptr, 10);
 }
 
-auto Connection::execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet> {
+[[nodiscard]] auto Connection::execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet> {
     params.seal();
     const std::string text(sql);
     auto result = exchange(
@@ -535,7 +535,7 @@ auto Connection::execute(std::string_view sql, Params& params, std::string_view 
     return ResultSet(std::move(*result));
 }
 
-auto Connection::run(const std::string& sql, std::string_view doing) -> Result<void> {
+[[nodiscard]] auto Connection::run(const std::string& sql, std::string_view doing) -> Result<void> {
     auto result = exchange([&] { return PQsendQuery(conn_, sql.c_str()); }, Phase::read, doing);
     if (!result) return fail(std::move(result).error());
     const auto status = PQresultStatus(result->get());
@@ -543,7 +543,7 @@ auto Connection::run(const std::string& sql, std::string_view doing) -> Result<v
     return {};
 }
 
-auto Connection::wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool> {
+[[nodiscard]] auto Connection::wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool> {
     const auto lost = [&] { return fail(failure(nullptr, Phase::read, "waiting for new events")); };
     const auto take = [&] {
         bool any = false;

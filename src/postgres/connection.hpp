@@ -219,7 +219,10 @@ public:
     void response_timeout(std::chrono::milliseconds limit) noexcept { response_timeout_ = limit; }
 
     /// Whether the connection can no longer be used: lost, or given up on while waiting.
-    [[nodiscard]] auto broken() const -> bool { return abandoned_ || PQstatus(conn_) != CONNECTION_OK; }
+    [[nodiscard]] auto broken() const -> bool { return abandoned_ || lost(); }
+    /// Whether the connection itself is gone (the server closed it, or the network did), as
+    /// opposed to given up on by this side while its answer may still come.
+    [[nodiscard]] auto lost() const -> bool { return PQstatus(conn_) != CONNECTION_OK; }
 
     /// Whether the open transaction has failed (a statement errored): COMMIT would roll it back.
     [[nodiscard]] auto transaction_failed() const -> bool { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
@@ -263,7 +266,7 @@ private:
     /// within `bound()`. Returns the first error result or else the last result; fails (classified)
     /// when the request could not be sent, the connection was lost, or the bound passed.
     /// An empty `doing` names `statement` instead.
-    auto exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing,
+    [[nodiscard]] auto exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing,
                   std::string_view statement = {}) -> Result<OwnedResult>;
     static auto described(std::string_view doing, std::string_view statement) -> std::string;
 

@@ -31,7 +31,7 @@ using detail::Phase;
 using detail::Prepared;
 using detail::ResultSet;
 
-auto validate_schema_name(std::string_view name) -> Result<void> {
+[[nodiscard]] auto validate_schema_name(std::string_view name) -> Result<void> {
     const auto bad = [&](std::string_view why) {
         return fail(ErrorKind::validation, "invalid PostgreSQL schema name {}: {}",
                     eventcore::detail::quote_for_message(name), why);
@@ -66,7 +66,7 @@ auto redact(std::string_view conninfo) -> std::string {
     return out.empty() ? "default connection settings" : out;
 }
 
-auto validate_conninfo(std::string_view conninfo) -> Result<void> {
+[[nodiscard]] auto validate_conninfo(std::string_view conninfo) -> Result<void> {
     // A string with neither `=` nor a URI scheme is a database name, as for libpq.
     if (conninfo.find('=') == std::string_view::npos && !conninfo.starts_with("postgresql://") &&
         !conninfo.starts_with("postgres://"))
@@ -108,7 +108,7 @@ constexpr std::string_view event_columns =
     "e.causation_id, e.command, e.custom, e.commit_last";
 
 /// Reads the event columns starting at `col` into `out`.
-auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Result<void> {
+[[nodiscard]] auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Result<void> {
     out.stream = r.bytes(row, col);
     out.version = StreamVersion{static_cast<std::uint64_t>(r.int8(row, col + 1))};
     out.position = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, col + 2))};
@@ -161,7 +161,7 @@ auto storable_types(const std::vector<std::string>& types) -> std::vector<std::s
     return out;
 }
 
-auto stored_stream_id(std::string_view text) -> Result<StreamId> {
+[[nodiscard]] auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
     if (!id)
         return fail(Error(ErrorKind::storage, fmt::format("the database holds an invalid stream id: {}", id.error().message()))
@@ -170,7 +170,7 @@ auto stored_stream_id(std::string_view text) -> Result<StreamId> {
 }
 
 /// A receipt from the rows of `append_events` or `receipt` (kinds 0, 1 and 3).
-auto receipt_from(const ResultSet& r, std::optional<Uuid> command_id) -> Result<CommitReceipt> {
+[[nodiscard]] auto receipt_from(const ResultSet& r, std::optional<Uuid> command_id) -> Result<CommitReceipt> {
     CommitReceipt receipt;
     receipt.command_id = command_id;
     std::vector<std::pair<std::int64_t, StreamState>> streams;
@@ -233,7 +233,7 @@ auto text_array(auto&& strings) -> Params::ArrayBuilder {
 /// The schema version recorded in `schema` (0 if none). Reads the catalog with an ordinary
 /// query, whose snapshot is the statement's: after waiting for the migration lock, it sees what
 /// the process that held it committed (`to_regclass` looks through a cache that may not yet).
-auto schema_version_in(Connection& c, const std::string& schema) -> Result<int> {
+[[nodiscard]] auto schema_version_in(Connection& c, const std::string& schema) -> Result<int> {
     Params name;
     name.text(schema);
     auto exists = c.query("SELECT count(*)::int4 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND "
@@ -264,7 +264,7 @@ struct SchemaGuard {
 
     /// Built from the schema's relations as they are now: a relation dropped later in a
     /// transaction is no longer in the catalog that transaction sees, but its lock names it.
-    static auto make(Connection& c, const std::string& schema) -> Result<SchemaGuard> {
+    [[nodiscard]] static auto make(Connection& c, const std::string& schema) -> Result<SchemaGuard> {
         Params p;
         p.text(schema);
         auto r = c.execute("SELECT n.oid::text, coalesce(string_agg(c.oid::text, ',') FILTER (WHERE c.oid IS NOT NULL), "
@@ -322,7 +322,7 @@ struct Database::Impl {
     std::mutex guard_mutex;
     std::optional<SchemaGuard> guard;
 
-    auto connect() -> Result<std::unique_ptr<Connection>> {
+    [[nodiscard]] auto connect() -> Result<std::unique_ptr<Connection>> {
         return detail::open_connection({.conninfo = conninfo,
                                         .target = target,
                                         .connect_timeout = options.connect_timeout,
@@ -334,7 +334,7 @@ struct Database::Impl {
     auto acquire() { return pool->acquire(); }
 };
 
-auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
+[[nodiscard]] auto Database::open(std::string conninfo, Options options) -> Result<std::shared_ptr<Database>> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
     if (options.pool_size < 1) return fail(ErrorKind::validation, "postgres::Options::pool_size must be at least 1");
     for (const auto& [name, negative] :
@@ -358,6 +358,8 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
             // A server restart closes idle connections; a client only notices when it reads.
             .still_open = [](Connection& c) { return c.still_open(); },
             .broken = [](const Connection& c) { return c.broken(); },
+            // A call cut off at its deadline says nothing of the other connections.
+            .lost = [](const Connection& c) { return c.lost(); },
             // Still inside a transaction (a path that failed to end it): closing rolls it back.
             .idle = [](const Connection& c) { return c.idle(); },
             .timed_out =
@@ -452,16 +454,16 @@ auto Database::open(std::string conninfo, Options options) -> Result<std::shared
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 
-auto Database::options() const noexcept -> const Options& { return impl_->options; }
-auto Database::target() const noexcept -> const std::string& { return impl_->target; }
+[[nodiscard]] auto Database::options() const noexcept -> const Options& { return impl_->options; }
+[[nodiscard]] auto Database::target() const noexcept -> const std::string& { return impl_->target; }
 
-auto Database::stored_schema_version() -> Result<int> {
+[[nodiscard]] auto Database::stored_schema_version() -> Result<int> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return schema_version_in(**c, impl_->schema);
 }
 
-auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
+[[nodiscard]] auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
     -> Result<std::vector<StreamVersion>> {
     std::vector<StreamVersion> versions(ids.size());
     if (ids.empty()) return versions;
@@ -486,7 +488,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     return versions;
 }
 
-auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
+[[nodiscard]] auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params p;
@@ -504,7 +506,7 @@ auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVi
     return version;
 }
 
-auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
+[[nodiscard]] auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
     LogPage page{.count = 0, .last = query.after, .head = {}};
     if (query.limit == 0) {
         auto h = head();
@@ -546,7 +548,7 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
     return page;
 }
 
-auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+[[nodiscard]] auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
                       std::optional<Uuid> command_id) -> Result<CommitReceipt> {
     std::vector<std::int32_t> owner(events.size());
     std::vector<bool> written(expectations.size());
@@ -629,7 +631,7 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     return receipt_from(*r, command_id);
 }
 
-auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+[[nodiscard]] auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params p;
@@ -643,7 +645,7 @@ auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<Commi
     return std::optional<CommitReceipt>{std::move(*receipt)};
 }
 
-auto Database::head() -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::head() -> Result<GlobalPosition> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params none;
@@ -674,7 +676,7 @@ private:
 
 } // namespace
 
-auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
     auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     const auto time_left = [&] {
@@ -729,7 +731,7 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
     }
 }
 
-auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+[[nodiscard]] auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
     if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -745,7 +747,7 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
-auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+[[nodiscard]] auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
     if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -769,7 +771,7 @@ auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, Gl
     return {};
 }
 
-auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
+[[nodiscard]] auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params p;
@@ -781,7 +783,7 @@ auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<Gl
     return std::optional<GlobalPosition>{GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))}};
 }
 
-auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
+[[nodiscard]] auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params none;
@@ -796,7 +798,7 @@ auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
     return all;
 }
 
-auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
+[[nodiscard]] auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params p;
@@ -839,13 +841,13 @@ public:
     Session(Connection& c, const std::string& schema, const SchemaGuard& guard)
         : c_(c), schema_(schema), guard_(guard) {}
 
-    auto execute(std::string_view text, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+    [[nodiscard]] auto execute(std::string_view text, std::span<const SqlValue> params) -> Result<std::int64_t> override {
         auto r = run(text, params);
         if (!r) return fail(std::move(r).error());
         return r->changed();
     }
 
-    auto query(std::string_view text, std::span<const SqlValue> params,
+    [[nodiscard]] auto query(std::string_view text, std::span<const SqlValue> params,
                eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
         auto r = run(text, params);
         if (!r) return fail(std::move(r).error());
@@ -853,7 +855,7 @@ public:
         return {};
     }
 
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
         if (auto clean = check(); !clean) return clean;
         Params p;
@@ -868,7 +870,7 @@ public:
         return {};
     }
 
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
         // Held to the end of this transaction, so a runner taking over after a crash can wait
         // for a batch that was already committing (see `Database::lock_projection`). The look at
@@ -905,7 +907,7 @@ public:
         return {};
     }
 
-    auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
+    [[nodiscard]] auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.run(fmt::format("SAVEPOINT {}", name), "starting a savepoint"); !r) return r;
         auto outcome = body();
@@ -921,7 +923,7 @@ public:
 
     /// Whether the caller's statements did something to the store's schema (see `SchemaGuard`);
     /// looks only if statements ran since the last look.
-    auto check() -> Result<void> {
+    [[nodiscard]] auto check() -> Result<void> {
         if (!unchecked_) return {};
         Params none;
         auto r = c_.execute(guard(), none, "checking what the transaction did to the store's schema");
@@ -946,7 +948,7 @@ private:
             .with_code("EVENTCORE_RESERVED_SCHEMA");
     }
 
-    auto run(std::string_view text, std::span<const SqlValue> params) -> Result<ResultSet> {
+    [[nodiscard]] auto run(std::string_view text, std::span<const SqlValue> params) -> Result<ResultSet> {
         // `$N` binds the value of its number: the text must use exactly $1 to $<values>, as
         // SQLite's session insists too, so that one projector runs unchanged on both.
         const auto scan = eventcore::detail::scan_postgres_parameters(text);
@@ -990,7 +992,7 @@ private:
 
 } // namespace
 
-auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+[[nodiscard]] auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     const SchemaGuard* guard = nullptr;
@@ -1059,7 +1061,7 @@ void unlock_projection(Connection& holder, const std::string& key) noexcept {
 
 } // namespace
 
-auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+[[nodiscard]] auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     auto c = impl_->connect();
     if (!c) return fail(std::move(c).error());
@@ -1145,39 +1147,44 @@ auto timestamptz_text(Timestamp t) -> std::string {
 /// Rolls back unless committed; for the administration functions' own transactions.
 class LocalTransaction {
 public:
-    static auto begin(Connection& c, const char* begin_sql) -> Result<LocalTransaction> {
+    [[nodiscard]] static auto begin(Connection& c, const char* begin_sql) -> Result<LocalTransaction> {
         if (auto r = c.run(begin_sql, "starting a transaction"); !r) return fail(std::move(r).error());
-        return LocalTransaction(c);
+        return LocalTransaction(c, std::string_view(begin_sql).find("READ ONLY") == std::string_view::npos);
     }
-    LocalTransaction(LocalTransaction&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+    LocalTransaction(LocalTransaction&& other) noexcept
+        : c_(std::exchange(other.c_, nullptr)), writes_(other.writes_) {}
     LocalTransaction(const LocalTransaction&) = delete;
     auto operator=(const LocalTransaction&) -> LocalTransaction& = delete;
     auto operator=(LocalTransaction&&) -> LocalTransaction& = delete;
     ~LocalTransaction() {
         if (c_ != nullptr && !c_->broken()) (void)c_->run("ROLLBACK", "rolling back");
     }
-    auto commit() -> Result<void> {
+    [[nodiscard]] auto commit() -> Result<void> {
         Connection* c = std::exchange(c_, nullptr);
         Params none;
         auto committed = c->execute("COMMIT", none, "committing");
         if (committed) return {};
         auto error = std::move(committed).error();
-        if (c->broken()) {
+        // A read-only transaction has nothing that could land: losing it is only a failure.
+        if (writes_ && c->broken()) {
             return fail(Error(ErrorKind::in_doubt, error.message() + "; the connection was lost while committing: "
                                                                        "the transaction may or may not have landed")
                             .with_code(error.code()));
         }
+        if (!writes_ && error.is(ErrorKind::in_doubt))
+            return fail(Error(ErrorKind::store_unavailable, error.message()).with_code(error.code()));
         return fail(std::move(error));
     }
 
 private:
-    explicit LocalTransaction(Connection& c) : c_(&c) {}
+    LocalTransaction(Connection& c, bool writes) : c_(&c), writes_(writes) {}
     Connection* c_;
+    bool writes_;
 };
 
 } // namespace
 
-auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
+[[nodiscard]] auto Database::schema_version_at(const std::string& conninfo, const Options& options) -> Result<int> {
     if (auto valid = validate_schema_name(options.schema); !valid) return fail(std::move(valid).error());
     if (auto valid = validate_conninfo(conninfo); !valid) return fail(std::move(valid).error());
     Impl impl;
@@ -1191,7 +1198,7 @@ auto Database::schema_version_at(const std::string& conninfo, const Options& opt
 
 namespace {
 
-auto list_streams_on(Connection& c, const std::string& schema, const StreamListQuery& query)
+[[nodiscard]] auto list_streams_on(Connection& c, const std::string& schema, const StreamListQuery& query)
     -> Result<std::vector<StreamSummary>> {
     Params p;
     p.text(query.after);
@@ -1228,13 +1235,13 @@ auto list_streams_on(Connection& c, const std::string& schema, const StreamListQ
 
 } // namespace
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+[[nodiscard]] auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return list_streams_on(**c, impl_->schema, query);
 }
 
-auto Database::statistics() -> Result<StoreStatistics> {
+[[nodiscard]] auto Database::statistics() -> Result<StoreStatistics> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = LocalTransaction::begin(**c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -1298,7 +1305,7 @@ auto Database::statistics() -> Result<StoreStatistics> {
 
 namespace {
 
-auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit, LogRowVisitor visit)
+[[nodiscard]] auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit, LogRowVisitor visit)
     -> Result<GlobalPosition> {
     if (limit == 0) return after;
     Params p;
@@ -1330,14 +1337,14 @@ auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after,
 
 } // namespace
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
     if (limit == 0) return after;
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return read_log_on(**c, impl_->schema, after, limit, visit);
 }
 
-auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+[[nodiscard]] auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -1478,21 +1485,21 @@ class Snapshot final : public StoreSnapshot {
 public:
     Snapshot(Connection& c, const std::string& schema) : c_(c), schema_(schema) {}
 
-    auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
-    auto head() -> Result<GlobalPosition> override {
+    [[nodiscard]] auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
+    [[nodiscard]] auto head() -> Result<GlobalPosition> override {
         Params none;
         auto r = c_.query(sql("SELECT h.position FROM {s}.log_head h", schema_).c_str(), none, Phase::read,
                           "reading the head");
         if (!r) return fail(std::move(r).error());
         return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
-    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+    [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
         return read_log_on(c_, schema_, after, limit, visit);
     }
-    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+    [[nodiscard]] auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
         return list_streams_on(c_, schema_, query);
     }
-    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+    [[nodiscard]] auto checkpoints() -> Result<std::vector<Checkpoint>> override {
         Params none;
         auto r = c_.query(
             sql("SELECT name, position, updated_at FROM {s}.checkpoints ORDER BY name COLLATE \"C\"", schema_).c_str(),
@@ -1504,7 +1511,7 @@ public:
                            r->timestamp(row, 2)});
         return all;
     }
-    auto commands(CommandRecordVisitor visit) -> Result<void> override {
+    [[nodiscard]] auto commands(CommandRecordVisitor visit) -> Result<void> override {
         Params none;
         auto r = c_.query(sql("SELECT c.command_id, c.first_position, c.event_count::int8, c.committed_at, c.streams "
                               "FROM {s}.commands c ORDER BY c.command_id",
@@ -1537,7 +1544,7 @@ public:
         }
         return {};
     }
-    auto integrity_check(std::size_t) -> Result<std::optional<std::vector<std::string>>> override {
+    [[nodiscard]] auto integrity_check(std::size_t) -> Result<std::optional<std::vector<std::string>>> override {
         return std::optional<std::vector<std::string>>{};
     }
 
@@ -1548,7 +1555,7 @@ private:
 
 } // namespace
 
-auto Database::snapshot(SnapshotBody body) -> Result<void> {
+[[nodiscard]] auto Database::snapshot(SnapshotBody body) -> Result<void> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     // One snapshot for every statement of the transaction.

@@ -127,7 +127,7 @@ Connection::~Connection() {
     sqlite3_close_v2(db_);
 }
 
-auto Connection::open(const std::string& path, int flags) -> Result<std::unique_ptr<Connection>> {
+[[nodiscard]] auto Connection::open(const std::string& path, int flags) -> Result<std::unique_ptr<Connection>> {
     sqlite3* db = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
     if (rc != SQLITE_OK) {
@@ -138,13 +138,13 @@ auto Connection::open(const std::string& path, int flags) -> Result<std::unique_
     return std::unique_ptr<Connection>(new Connection(db));
 }
 
-auto Connection::exec(const char* sql, std::string_view doing) -> Result<void> {
+[[nodiscard]] auto Connection::exec(const char* sql, std::string_view doing) -> Result<void> {
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) return fail(error(rc, doing));
     return {};
 }
 
-auto Connection::use(Sql sql) -> Result<Statement> {
+[[nodiscard]] auto Connection::use(Sql sql) -> Result<Statement> {
     auto& stmt = statements_[static_cast<std::size_t>(sql)];
     if (stmt == nullptr) {
         const auto text = sql_text(sql);
@@ -158,7 +158,7 @@ auto Connection::use(Sql sql) -> Result<Statement> {
     return Statement(stmt);
 }
 
-auto Connection::use(std::string_view sql) -> Result<Statement> {
+[[nodiscard]] auto Connection::use(std::string_view sql) -> Result<Statement> {
     auto it = user_statements_.find(std::string(sql));
     if (it == user_statements_.end()) {
         sqlite3_stmt* stmt = nullptr;
@@ -178,13 +178,13 @@ auto Connection::use(std::string_view sql) -> Result<Statement> {
     return Statement(it->second);
 }
 
-auto Transaction::begin(Connection& c, Mode mode) -> Result<Transaction> {
+[[nodiscard]] auto Transaction::begin(Connection& c, Mode mode) -> Result<Transaction> {
     auto stmt = c.use(mode == Mode::immediate ? Sql::begin_immediate : Sql::begin_deferred);
     if (!stmt) return fail(std::move(stmt).error());
     if (const int rc = stmt->step(); rc != SQLITE_DONE) {
         return fail(c.error(rc, mode == Mode::immediate ? "starting a write transaction" : "starting a read transaction"));
     }
-    return Transaction(c);
+    return Transaction(c, mode);
 }
 
 Transaction::~Transaction() {
@@ -196,7 +196,7 @@ Transaction::~Transaction() {
     }
 }
 
-auto Transaction::commit() -> Result<void> {
+[[nodiscard]] auto Transaction::commit() -> Result<void> {
     auto stmt = connection_->use(Sql::commit);
     if (!stmt) return fail(std::move(stmt).error());
     if (const int rc = stmt->step(); rc != SQLITE_DONE) {
@@ -204,8 +204,9 @@ auto Transaction::commit() -> Result<void> {
         // Busy or locked, COMMIT did nothing. Any other failure (a write or sync of the log that
         // failed, a full disk) may come after the commit record reached the log: the next
         // process to open the file can find the commit there, so it is in doubt, not failed.
+        // A read transaction has nothing to commit: its failure is only a failure.
         const int primary = rc & 0xFF;
-        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return fail(std::move(error));
+        if (mode_ == Mode::deferred || primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return fail(std::move(error));
         return fail(Error(ErrorKind::in_doubt,
                           error.message() + "; the commit may or may not be in the file (it can reappear when the "
                                             "database is next opened)")

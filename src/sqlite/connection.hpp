@@ -172,7 +172,8 @@ public:
     enum class Mode : unsigned char { deferred, immediate };
 
     [[nodiscard]] static auto begin(Connection& c, Mode mode) -> Result<Transaction>;
-    Transaction(Transaction&& other) noexcept : connection_(std::exchange(other.connection_, nullptr)) {}
+    Transaction(Transaction&& other) noexcept
+        : connection_(std::exchange(other.connection_, nullptr)), mode_(other.mode_) {}
     Transaction(const Transaction&) = delete;
     auto operator=(const Transaction&) -> Transaction& = delete;
     auto operator=(Transaction&&) -> Transaction& = delete;
@@ -181,8 +182,9 @@ public:
     [[nodiscard]] auto commit() -> Result<void>;
 
 private:
-    explicit Transaction(Connection& c) noexcept : connection_(&c) {}
+    Transaction(Connection& c, Mode mode) noexcept : connection_(&c), mode_(mode) {}
     Connection* connection_;
+    Mode mode_;
 };
 
 } // namespace eventcore::sqlite::detail

@@ -1,5 +1,7 @@
 #include <eventcore/sqlite/database.hpp>
 
+#include <eventcore/deadline.hpp>
+
 #include <eventcore/detail/custom_metadata.hpp>
 #include <eventcore/detail/stream_index.hpp>
 
@@ -56,11 +58,11 @@ auto folder_of(const std::string& path) -> std::string {
     return path.substr(0, slash);
 }
 
-auto writable_folder(const std::string& folder) -> bool { return ::access(folder.c_str(), W_OK | X_OK) == 0; }
+[[nodiscard]] auto writable_folder(const std::string& folder) -> bool { return ::access(folder.c_str(), W_OK | X_OK) == 0; }
 
 /// Looks at `path` before SQLite opens it: SQLite blocks forever opening a named pipe, calls a
 /// directory a "disk I/O error", and a folder it cannot create a file in "unable to open".
-auto check_path(const std::string& path, bool create) -> Result<void> {
+[[nodiscard]] auto check_path(const std::string& path, bool create) -> Result<void> {
     struct stat st{};
     if (::stat(path.c_str(), &st) == 0) {
         if (S_ISREG(st.st_mode)) return {};
@@ -220,7 +222,7 @@ auto synchronous_pragma(Synchronous s) -> const char* {
 }
 
 /// Reads one `events` row into `out`, reusing its buffers.
-auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
+[[nodiscard]] auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
     out.stream = row.text(0);
     out.version = StreamVersion{row.uint64(1)};
     out.position = GlobalPosition{row.uint64(2)};
@@ -249,7 +251,7 @@ auto read_row(const Statement& row, StoredEvent& out) -> Result<void> {
 }
 
 /// A stream id read back from the file: valid unless the file was damaged.
-auto stored_stream_id(std::string_view text) -> Result<StreamId> {
+[[nodiscard]] auto stored_stream_id(std::string_view text) -> Result<StreamId> {
     auto id = StreamId::parse(text);
     if (!id)
         return fail(Error(ErrorKind::storage, fmt::format("the database holds an invalid stream id: {}", id.error().message()))
@@ -262,7 +264,7 @@ auto step_error(Connection& c, int rc, std::string_view doing) -> tl::unexpected
 }
 
 /// The last position in the log, in the connection's current transaction (if any).
-auto read_head(Connection& c) -> Result<GlobalPosition> {
+[[nodiscard]] auto read_head(Connection& c) -> Result<GlobalPosition> {
     auto stmt = c.use(Sql::head);
     if (!stmt) return fail(std::move(stmt).error());
     const int rc = stmt->step();
@@ -271,7 +273,7 @@ auto read_head(Connection& c) -> Result<GlobalPosition> {
 }
 
 /// A stream's version (0 for a stream with no events).
-auto read_stream_version(Connection& c, const StreamId& id) -> Result<StreamVersion> {
+[[nodiscard]] auto read_stream_version(Connection& c, const StreamId& id) -> Result<StreamVersion> {
     auto stmt = c.use(Sql::stream_version);
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, id.view());
@@ -351,13 +353,22 @@ struct Database::Impl {
 
     /// The write turn, or an error for a thread that holds it already: a write from inside a
     /// transaction body would wait for itself forever.
-    auto take_write_turn() -> Result<WriteTurn> {
+    [[nodiscard]] auto take_write_turn() -> Result<WriteTurn> {
         if (turn_holder.load(std::memory_order_relaxed) == std::this_thread::get_id())
             return fail(ErrorKind::validation,
                         "a write to SQLite database '{}' from inside one of its own transaction bodies (a projector "
                         "appending to the store, say) would wait for itself; write through the SqlSession instead",
                         path);
-        if (!write_turn.try_lock_for(options.busy_timeout))
+        // Bounded by the busy timeout, and by the call's deadline when that comes first.
+        const auto busy_until = std::chrono::steady_clock::now() + options.busy_timeout;
+        const auto deadline = current_deadline();
+        if (deadline && *deadline < busy_until) {
+            if (!write_turn.try_lock_until(*deadline))
+                return fail(ErrorKind::timeout,
+                            "the call's deadline passed while waiting for another writer of this process (SQLite "
+                            "database '{}'); nothing was written",
+                            path);
+        } else if (!write_turn.try_lock_until(busy_until))
             return fail(Error(ErrorKind::transient,
                               fmt::format("another writer of this process held the write turn of SQLite database '{}' "
                                           "for longer than the busy timeout ({} ms): a transaction body (a projector's "
@@ -368,7 +379,7 @@ struct Database::Impl {
         return WriteTurn(*this);
     }
 
-    auto connect() const -> Result<std::unique_ptr<Connection>> {
+    [[nodiscard]] auto connect() const -> Result<std::unique_ptr<Connection>> {
         auto c = Connection::open(filename, flags);
         if (!c) return c;
         // SQLite's own busy handler sleeps 1, 2, 5, 10, ... 100 ms between tries; commits take
@@ -398,7 +409,7 @@ struct Database::Impl {
 namespace {
 
 /// Runs a one-off query whose answer is one integer.
-auto query_int(Connection& c, const char* sql, std::string_view doing) -> Result<std::int64_t> {
+[[nodiscard]] auto query_int(Connection& c, const char* sql, std::string_view doing) -> Result<std::int64_t> {
     sqlite3_stmt* raw = nullptr;
     if (const int rc = sqlite3_prepare_v2(c.handle(), sql, -1, &raw, nullptr); rc != SQLITE_OK)
         return fail(c.error(rc, doing));
@@ -408,7 +419,7 @@ auto query_int(Connection& c, const char* sql, std::string_view doing) -> Result
     return sqlite3_column_int64(raw, 0);
 }
 
-auto stored_version(Connection& c) -> Result<int> {
+[[nodiscard]] auto stored_version(Connection& c) -> Result<int> {
     auto has_table = query_int(c,
                                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
                                "name = 'eventcore_schema')",
@@ -429,7 +440,7 @@ auto stored_version(Connection& c) -> Result<int> {
 
 /// Refuses a database that holds no eventcore store but holds something else: eventcore creates
 /// its store only in a new or empty database, and leaves anybody else's untouched.
-auto refuse_foreign(Connection& c, const std::string& path) -> Result<void> {
+[[nodiscard]] auto refuse_foreign(Connection& c, const std::string& path) -> Result<void> {
     sqlite3_stmt* raw = nullptr;
     const char* sql = "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
                       "ORDER BY rowid";
@@ -459,7 +470,7 @@ auto refuse_foreign(Connection& c, const std::string& path) -> Result<void> {
 
 /// The eventcore schema version in the file at `path` (SQLite's `filename` for it), refusing a
 /// database that holds something else, and changing nothing.
-auto look_at(const std::string& path, const std::string& filename) -> Result<int> {
+[[nodiscard]] auto look_at(const std::string& path, const std::string& filename) -> Result<int> {
     // A read-only connection to a database in WAL mode leaves -wal and -shm files behind (it may
     // not remove them); a read-write one that only reads removes them as it closes, and leaves
     // the file as it was. So look read-write where that is allowed.
@@ -482,7 +493,7 @@ auto newer_schema(const std::string& path, int found) -> Error {
         .with_code("EVENTCORE_SCHEMA_TOO_NEW");
 }
 
-auto migrate(Connection& c, const std::string& path) -> Result<void> {
+[[nodiscard]] auto migrate(Connection& c, const std::string& path) -> Result<void> {
     auto tx = Transaction::begin(c, Transaction::Mode::immediate);
     if (!tx) return fail(std::move(tx).error());
     auto found = stored_version(c); // again, under the write lock: another process may have migrated
@@ -502,7 +513,7 @@ auto migrate(Connection& c, const std::string& path) -> Result<void> {
 
 } // namespace
 
-auto Database::open(std::string path, Options options) -> Result<std::shared_ptr<Database>> {
+[[nodiscard]] auto Database::open(std::string path, Options options) -> Result<std::shared_ptr<Database>> {
     if (path.empty()) return fail(ErrorKind::validation, "SQLite database path is empty (use \":memory:\" for memory)");
     if (options.max_connections < 1)
         return fail(ErrorKind::validation, "sqlite::Options::max_connections must be at least 1");
@@ -588,16 +599,16 @@ auto Database::open(std::string path, Options options) -> Result<std::shared_ptr
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 
-auto Database::path() const noexcept -> const std::string& { return impl_->path; }
-auto Database::options() const noexcept -> const Options& { return impl_->options; }
+[[nodiscard]] auto Database::path() const noexcept -> const std::string& { return impl_->path; }
+[[nodiscard]] auto Database::options() const noexcept -> const Options& { return impl_->options; }
 
-auto Database::stored_schema_version() const -> Result<int> {
+[[nodiscard]] auto Database::stored_schema_version() const -> Result<int> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return stored_version(**c);
 }
 
-auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
+[[nodiscard]] auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor visit)
     -> Result<std::vector<StreamVersion>> {
     std::vector<StreamVersion> versions(ids.size());
     if (ids.empty()) return versions;
@@ -638,7 +649,7 @@ auto Database::read_streams(std::span<const StreamId> ids, StoredEventVisitor vi
     return versions;
 }
 
-auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
+[[nodiscard]] auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
@@ -665,7 +676,7 @@ auto Database::read_stream(const StreamId& id, StreamVersion from, StoredEventVi
     return version;
 }
 
-auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
+[[nodiscard]] auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
@@ -714,7 +725,7 @@ auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Resu
 
 namespace {
 
-auto load_receipt(Connection& c, const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+[[nodiscard]] auto load_receipt(Connection& c, const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
     CommitReceipt receipt;
     receipt.command_id = command_id;
     std::uint64_t first = 0;
@@ -761,7 +772,7 @@ auto load_receipt(Connection& c, const Uuid& command_id) -> Result<std::optional
 
 } // namespace
 
-auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+[[nodiscard]] auto Database::append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
                       std::optional<Uuid> command_id) -> Result<CommitReceipt> {
     // Each event's expectation, found before taking the write lock.
     std::vector<std::size_t> owner(events.size());
@@ -882,7 +893,7 @@ auto Database::append(std::span<const StreamExpectation> expectations, std::span
     return receipt;
 }
 
-auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
+[[nodiscard]] auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
@@ -893,13 +904,13 @@ auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<Commi
     return found;
 }
 
-auto Database::head() -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::head() -> Result<GlobalPosition> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return read_head(**c);
 }
 
-auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
     auto& impl = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     // Other processes (and other connections) can only commit to a file.
@@ -952,7 +963,7 @@ auto Database::wait_for_events(GlobalPosition after, std::chrono::milliseconds t
     }
 }
 
-auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+[[nodiscard]] auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
     if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -965,7 +976,7 @@ auto Database::save_checkpoint(std::string_view name, GlobalPosition position) -
     return {};
 }
 
-auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+[[nodiscard]] auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
     if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
@@ -980,7 +991,7 @@ auto Database::advance_checkpoint(std::string_view name, GlobalPosition from, Gl
     return {};
 }
 
-auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
+[[nodiscard]] auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto stmt = (*c)->use(Sql::load_checkpoint);
@@ -992,7 +1003,7 @@ auto Database::load_checkpoint(std::string_view name) -> Result<std::optional<Gl
     return std::optional<GlobalPosition>{GlobalPosition{stmt->uint64(0)}};
 }
 
-auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
+[[nodiscard]] auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto stmt = (*c)->use(Sql::list_checkpoints);
@@ -1005,7 +1016,7 @@ auto Database::checkpoints() -> Result<std::vector<Checkpoint>> {
     return all;
 }
 
-auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
+[[nodiscard]] auto Database::delete_checkpoint(std::string_view name) -> Result<bool> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto stmt = (*c)->use(Sql::delete_checkpoint);
@@ -1096,7 +1107,7 @@ class Session final : public SqlSession {
 public:
     explicit Session(Connection& c) : c_(c) {}
 
-    auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> override {
+    [[nodiscard]] auto execute(std::string_view sql, std::span<const SqlValue> params) -> Result<std::int64_t> override {
         const Guard guard(*this);
         auto stmt = prepared(sql, params);
         if (!stmt) return fail(std::move(stmt).error());
@@ -1107,7 +1118,7 @@ public:
         return static_cast<std::int64_t>(sqlite3_changes64(c_.handle()));
     }
 
-    auto query(std::string_view sql, std::span<const SqlValue> params,
+    [[nodiscard]] auto query(std::string_view sql, std::span<const SqlValue> params,
                eventcore::detail::FunctionRef<void(const SqlRow&)> row) -> Result<void> override {
         const Guard guard(*this);
         auto stmt = prepared(sql, params);
@@ -1118,7 +1129,7 @@ public:
         return {};
     }
 
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
         auto stmt = c_.use(Sql::save_checkpoint);
         if (!stmt) return fail(std::move(stmt).error());
@@ -1129,7 +1140,7 @@ public:
         return {};
     }
 
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> override {
         if (auto valid = eventcore::detail::validate_checkpoint_name(name); !valid) return valid;
         auto stmt = c_.use(from == GlobalPosition{} ? Sql::advance_checkpoint_from_zero : Sql::advance_checkpoint);
         if (!stmt) return fail(std::move(stmt).error());
@@ -1142,7 +1153,7 @@ public:
         return {};
     }
 
-    auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
+    [[nodiscard]] auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
         const auto name = fmt::format("eventcore_{}", ++depth_);
         if (auto r = c_.exec(fmt::format("SAVEPOINT {}", name).c_str(), "starting a savepoint"); !r) return r;
         auto outcome = body();
@@ -1184,15 +1195,16 @@ private:
         return step_error(c_, rc, fmt::format("running `{}`", sql));
     }
 
-    auto prepared(std::string_view sql, std::span<const SqlValue> params) -> Result<Statement> {
+    [[nodiscard]] auto prepared(std::string_view sql, std::span<const SqlValue> params) -> Result<Statement> {
         refused_.clear();
         auto stmt = c_.use(sql);
         if (!stmt) {
             if (!refused_.empty()) return refusal(sql);
             return stmt;
         }
-        // `$N` (or SQLite's `?N`) binds the value of its number, wherever it appears: SQLite
-        // itself numbers `$N` by first appearance, so `$2, $1` would swap the values.
+        // `$N` binds the value of its number, wherever it appears: SQLite itself numbers `$N` by
+        // first appearance, so `$2, $1` would swap the values. SQLite's own `?N` would bind
+        // right here but fail on PostgreSQL: one spelling, so one projector runs on both.
         const int count = stmt->parameter_count();
         std::vector<bool> used(static_cast<std::size_t>(count) + 1, false);
         std::vector<int> index_of(params.size() + 1, 0);
@@ -1206,7 +1218,12 @@ private:
                             i, sql);
             const std::string_view name(raw);
             std::size_t number = 0;
-            bool numbered = name.size() > 1 && (name[0] == '$' || name[0] == '?') && name.size() <= 6;
+            if (name.size() > 1 && name[0] == '?')
+                return fail(ErrorKind::validation,
+                            "`{}` has SQLite's own parameter `{}`, which PostgreSQL does not take: write ${} (the same "
+                            "on every store)",
+                            sql, name, name.substr(1));
+            bool numbered = name.size() > 1 && name[0] == '$' && name.size() <= 6;
             for (std::size_t k = 1; numbered && k < name.size(); ++k) {
                 if (name[k] < '0' || name[k] > '9') numbered = false;
                 number = number * 10 + static_cast<std::size_t>(name[k] - '0');
@@ -1256,7 +1273,7 @@ private:
 
 } // namespace
 
-auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
+[[nodiscard]] auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void> {
     auto turn = impl_->take_write_turn();
     if (!turn) return fail(std::move(turn).error());
     auto c = impl_->acquire();
@@ -1268,7 +1285,7 @@ auto Database::transaction(eventcore::detail::FunctionRef<Result<void>(SqlSessio
     return tx->commit();
 }
 
-auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+[[nodiscard]] auto Database::lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     if (impl_->path == memory_path) {
         // One process only: a set of names will do.
@@ -1327,7 +1344,7 @@ auto sql_limit(std::size_t limit) -> std::int64_t {
 
 } // namespace
 
-auto Database::schema_version_at(const std::string& path) -> Result<int> {
+[[nodiscard]] auto Database::schema_version_at(const std::string& path) -> Result<int> {
     const bool in_memory = path == memory_path;
     if (!in_memory) {
         if (auto usable = check_path(path, false); !usable) return fail(std::move(usable).error());
@@ -1338,7 +1355,7 @@ auto Database::schema_version_at(const std::string& path) -> Result<int> {
 
 namespace {
 
-auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+[[nodiscard]] auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     // With one max() in the select list, SQLite takes the bare recorded_at from that row.
     auto stmt = c.use(std::string_view(
         "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
@@ -1362,13 +1379,13 @@ auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std:
 
 } // namespace
 
-auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
+[[nodiscard]] auto Database::list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     return list_streams_on(**c, query);
 }
 
-auto Database::statistics() -> Result<StoreStatistics> {
+[[nodiscard]] auto Database::statistics() -> Result<StoreStatistics> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
@@ -1419,7 +1436,7 @@ auto Database::statistics() -> Result<StoreStatistics> {
 namespace {
 
 /// A page of the log, in the connection's current transaction.
-auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+[[nodiscard]] auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
     // The columns of `read_row`, in its order.
     auto stmt = c.use(std::string_view(
         "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
@@ -1446,7 +1463,7 @@ auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowV
 
 } // namespace
 
-auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
+[[nodiscard]] auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);
@@ -1458,7 +1475,7 @@ auto Database::read_log(GlobalPosition after, std::size_t limit, LogRowVisitor v
 }
 
 
-auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
+[[nodiscard]] auto Database::import_events(std::span<const ArchivedEvent> events) -> Result<void> {
     if (events.empty()) return {};
     auto turn = impl_->take_write_turn();
     if (!turn) return fail(std::move(turn).error());
@@ -1512,7 +1529,7 @@ namespace {
 
 /// Every idempotency record with its stream rows, in the connection's current transaction; and
 /// stream rows whose record is gone, as damaged records.
-auto commands_on(Connection& c, CommandRecordVisitor visit) -> Result<void> {
+[[nodiscard]] auto commands_on(Connection& c, CommandRecordVisitor visit) -> Result<void> {
     auto stmt = c.use(std::string_view(
         "SELECT c.command_id, c.first_position, c.event_count, c.committed_at, s.ordinal, s.stream_id, s.version, 1 "
         "FROM commands c LEFT JOIN command_streams s ON s.command_id = c.command_id "
@@ -1560,15 +1577,15 @@ class Snapshot final : public StoreSnapshot {
 public:
     explicit Snapshot(Connection& c) : c_(c) {}
 
-    auto schema_version() -> Result<int> override { return stored_version(c_); }
-    auto head() -> Result<GlobalPosition> override { return read_head(c_); }
-    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
+    [[nodiscard]] auto schema_version() -> Result<int> override { return stored_version(c_); }
+    [[nodiscard]] auto head() -> Result<GlobalPosition> override { return read_head(c_); }
+    [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
         return read_log_on(c_, after, limit, visit);
     }
-    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
+    [[nodiscard]] auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
         return list_streams_on(c_, query);
     }
-    auto checkpoints() -> Result<std::vector<Checkpoint>> override {
+    [[nodiscard]] auto checkpoints() -> Result<std::vector<Checkpoint>> override {
         auto stmt = c_.use(Sql::list_checkpoints);
         if (!stmt) return fail(std::move(stmt).error());
         std::vector<Checkpoint> all;
@@ -1578,8 +1595,8 @@ public:
         if (rc != SQLITE_DONE) return step_error(c_, rc, "listing checkpoints");
         return all;
     }
-    auto commands(CommandRecordVisitor visit) -> Result<void> override { return commands_on(c_, visit); }
-    auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> override {
+    [[nodiscard]] auto commands(CommandRecordVisitor visit) -> Result<void> override { return commands_on(c_, visit); }
+    [[nodiscard]] auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> override {
         const auto text = fmt::format("PRAGMA integrity_check({})", std::max<std::size_t>(limit, 1));
         sqlite3_stmt* raw = nullptr;
         std::vector<std::string> problems;
@@ -1607,7 +1624,7 @@ private:
 
 } // namespace
 
-auto Database::snapshot(SnapshotBody body) -> Result<void> {
+[[nodiscard]] auto Database::snapshot(SnapshotBody body) -> Result<void> {
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     auto tx = Transaction::begin(**c, Transaction::Mode::deferred);

@@ -38,14 +38,13 @@ struct BalanceProjector {
 /// Balances in SQL, written in the checkpoint's transaction. `applied` has the position as its
 /// key: applying an event twice would break it, and stop the projection.
 struct SqlBalanceProjector {
-    /// `?` for SQLite, `$` for PostgreSQL.
-    char placeholder = '?';
     /// Prefix of the table names, e.g. a PostgreSQL schema `"s".`.
     std::string prefix;
     /// A PostgreSQL schema to create for the tables (not the store's: that one is reserved).
     std::string schema{};
 
-    [[nodiscard]] auto p(int n) const -> std::string { return fmt::format("{}{}", placeholder, n); }
+    /// Parameter n: the same on every store.
+    [[nodiscard]] static auto p(int n) -> std::string { return fmt::format("${}", n); }
 
     void create(eventcore::SqlSession& sql) const {
         if (!schema.empty()) sql.execute(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema)).value();
@@ -97,7 +96,7 @@ struct SqlBalanceProjector {
 /// The PostgreSQL balances of a store in schema `store_schema`: in a schema of their own beside
 /// it, `<store_schema>_rm`.
 inline auto postgres_balances(std::string_view store_schema) -> SqlBalanceProjector {
-    return {'$', fmt::format("\"{}_rm\".", store_schema), fmt::format("{}_rm", store_schema)};
+    return {fmt::format("\"{}_rm\".", store_schema), fmt::format("{}_rm", store_schema)};
 }
 
 /// Balances folded from the whole log: what every projection must end up equal to.

@@ -32,7 +32,7 @@ public:
     explicit EncodedStore(std::shared_ptr<Core> core, C codec = {}) : core_(std::move(core)), codec_(std::move(codec)) {}
 
     template <EventVisitor<E> F>
-    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+    [[nodiscard]] auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
         // The ids asked for are valid already: events of those streams take them from here
         // rather than parsing the stored id again for every event.
         const StreamIndex known(ids);
@@ -41,18 +41,18 @@ public:
     }
 
     template <EventVisitor<E> F>
-    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
         Decoder decoder{codec_};
         return core_->read_stream(id, from, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
     }
 
     template <EventVisitor<E> F>
-    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+    [[nodiscard]] auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
         Decoder decoder{codec_};
         return core_->read_all(query, [&](const StoredEvent& stored) { return decoder.visit(stored, visit); });
     }
 
-    auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
+    [[nodiscard]] auto append(AppendRequest<E> request) -> Result<CommitReceipt> {
         if (auto valid = validate_request(request); !valid) return fail(std::move(valid).error());
         std::vector<EncodedWrite> writes;
         writes.reserve(request.events.size());
@@ -74,35 +74,35 @@ public:
         return core_->append(request.expectations, writes, request.command_id);
     }
 
-    auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
+    [[nodiscard]] auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
         return core_->find_commit(command_id);
     }
 
-    auto head() const -> Result<GlobalPosition> { return core_->head(); }
+    [[nodiscard]] auto head() const -> Result<GlobalPosition> { return core_->head(); }
 
-    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
+    [[nodiscard]] auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition> {
         return core_->wait_for_events(after, timeout);
     }
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void> {
         return core_->save_checkpoint(name, position);
     }
     /// Moves a checkpoint only if it is still at `from` (see `LiveEventStore`).
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void> {
         return core_->advance_checkpoint(name, from, to);
     }
-    auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
+    [[nodiscard]] auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>> {
         return core_->load_checkpoint(name);
     }
-    auto checkpoints() const -> Result<std::vector<Checkpoint>> { return core_->checkpoints(); }
-    auto delete_checkpoint(std::string_view name) -> Result<bool> { return core_->delete_checkpoint(name); }
+    [[nodiscard]] auto checkpoints() const -> Result<std::vector<Checkpoint>> { return core_->checkpoints(); }
+    [[nodiscard]] auto delete_checkpoint(std::string_view name) -> Result<bool> { return core_->delete_checkpoint(name); }
 
     /// Runs `body` in one transaction of the database (see the core's `transaction`).
     template <std::invocable<SqlSession&> F>
-    auto transaction(F&& body) -> Result<void> {
+    [[nodiscard]] auto transaction(F&& body) -> Result<void> {
         return core_->transaction([&](SqlSession& session) -> Result<void> { return body(session); });
     }
 
-    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
+    [[nodiscard]] auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock> {
         return core_->lock_projection(name, wait);
     }
 
@@ -119,7 +119,7 @@ private:
         std::optional<RecordedEvent<E>> event{};
 
         template <class F>
-        auto visit(const StoredEvent& stored, F& visitor) -> Result<void> {
+        [[nodiscard]] auto visit(const StoredEvent& stored, F& visitor) -> Result<void> {
             if (stream.view() != stored.stream) {
                 const auto at = known != nullptr ? known->find(stored.stream) : StreamIndex::npos;
                 if (at != StreamIndex::npos) {

@@ -91,53 +91,53 @@ public:
     /// The schema version found in the database.
     [[nodiscard]] auto stored_schema_version() -> Result<int>;
 
-    auto read_streams(std::span<const StreamId> ids, StoredEventVisitor visit) -> Result<std::vector<StreamVersion>>;
-    auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion>;
-    auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage>;
-    auto append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
+    [[nodiscard]] auto read_streams(std::span<const StreamId> ids, StoredEventVisitor visit) -> Result<std::vector<StreamVersion>>;
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, StoredEventVisitor visit) -> Result<StreamVersion>;
+    [[nodiscard]] auto read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage>;
+    [[nodiscard]] auto append(std::span<const StreamExpectation> expectations, std::span<const EncodedWrite> events,
                 std::optional<Uuid> command_id) -> Result<CommitReceipt>;
-    auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
-    auto head() -> Result<GlobalPosition>;
+    [[nodiscard]] auto find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>>;
+    [[nodiscard]] auto head() -> Result<GlobalPosition>;
 
     /// Waits until the log holds events after `after`, or `timeout` passes, and returns the
     /// head. Commits notify listeners (LISTEN/NOTIFY), so a waiting reader wakes when one lands,
     /// without polling.
-    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
+    [[nodiscard]] auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>;
 
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>;
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>;
     /// Moves a checkpoint from `from` (a missing one is at 0) to `to` in one statement, only if it
     /// is still at `from`; otherwise a `projection` error, code `EVENTCORE_CHECKPOINT_MOVED`.
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>;
-    auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
-    auto checkpoints() -> Result<std::vector<Checkpoint>>;
-    auto delete_checkpoint(std::string_view name) -> Result<bool>;
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>;
+    [[nodiscard]] auto load_checkpoint(std::string_view name) -> Result<std::optional<GlobalPosition>>;
+    [[nodiscard]] auto checkpoints() -> Result<std::vector<Checkpoint>>;
+    [[nodiscard]] auto delete_checkpoint(std::string_view name) -> Result<bool>;
 
     /// Runs `body` in one transaction, committed if it succeeds and rolled back otherwise: for
     /// read models kept in the same database as the events. A connection lost while committing
     /// is `in_doubt`.
-    auto transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
+    [[nodiscard]] auto transaction(eventcore::detail::FunctionRef<Result<void>(SqlSession&)> body) -> Result<void>;
 
     /// The one runner of projection `name` across processes and machines: a session advisory
     /// lock, held on a connection of its own until released (or until that connection ends).
     /// Waits up to `wait`, then fails with `timeout`.
-    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>;
+    [[nodiscard]] auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>;
 
     // Administration (see <eventcore/store_admin.hpp>): what the `eventcore` tool asks.
 
     /// Streams with their versions and last write times, ordered by id, filtered and paged.
-    auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>>;
+    [[nodiscard]] auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>>;
     /// Counts of events, streams, types and days, and the store's size, as one snapshot.
-    auto statistics() -> Result<StoreStatistics>;
+    [[nodiscard]] auto statistics() -> Result<StoreStatistics>;
     /// About `limit` events after `after`, in log order, each with the end of its commit; a page
     /// ends at the end of a commit, so it may hold a few more. Returns the last position read.
-    auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition>;
+    [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition>;
     /// Appends events exactly as another store recorded them (positions, versions, ids, times,
     /// commit boundaries), in one transaction; they must follow this store's log without a gap
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
-    auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
+    [[nodiscard]] auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
     /// Runs `body` on one `REPEATABLE READ READ ONLY` transaction: every call of the snapshot it
     /// is handed sees the store as of one moment, while other sessions go on committing.
-    auto snapshot(SnapshotBody body) -> Result<void>;
+    [[nodiscard]] auto snapshot(SnapshotBody body) -> Result<void>;
 
     /// The eventcore schema version in `options.schema` (0 if there is none), without creating
     /// or migrating anything: for tools that must not change a database they only read.

@@ -107,22 +107,22 @@ public:
     }
 
     template <EventVisitor<event_type> F>
-    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+    [[nodiscard]] auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
         if (auto fault = before_read("read_streams")) return fail(std::move(*fault));
         return this->inner().read_streams(ids, std::forward<F>(visit));
     }
     template <EventVisitor<event_type> F>
-    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
         if (auto fault = before_read("read_stream")) return fail(std::move(*fault));
         return this->inner().read_stream(id, from, std::forward<F>(visit));
     }
     template <EventVisitor<event_type> F>
-    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+    [[nodiscard]] auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
         if (auto fault = before_read("read_all")) return fail(std::move(*fault));
         return this->inner().read_all(query, std::forward<F>(visit));
     }
 
-    auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> {
+    [[nodiscard]] auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> {
         ++appends_;
         delay();
         double u = draw();

@@ -38,7 +38,7 @@ public:
     ConflictingStore(const ConflictingStore&) = delete;
     auto operator=(const ConflictingStore&) -> ConflictingStore& = delete;
 
-    auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> {
+    [[nodiscard]] auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> {
         ++appends_;
         auto left = left_.load();
         while (left > 0 && !left_.compare_exchange_weak(left, left - 1)) {

@@ -105,16 +105,16 @@ auto ok(Result<T> result, std::string_view doing) -> T {
     if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 
-inline auto sid(std::string_view text) -> StreamId { return StreamId::parse(text).value(); }
+[[nodiscard]] inline auto sid(std::string_view text) -> StreamId { return StreamId::parse(text).value(); }
 
 template <class S>
-auto append(S& store, std::string_view stream, ExpectedVersion expected, std::vector<ContractEvent> events)
+[[nodiscard]] auto append(S& store, std::string_view stream, ExpectedVersion expected, std::vector<ContractEvent> events)
     -> Result<CommitReceipt> {
     return append_to_stream(store, sid(stream), expected, std::move(events));
 }
 
 template <class S>
-auto commit(S& store, std::vector<StreamExpectation> expectations, std::vector<EventToWrite<ContractEvent>> events,
+[[nodiscard]] auto commit(S& store, std::vector<StreamExpectation> expectations, std::vector<EventToWrite<ContractEvent>> events,
             std::optional<Uuid> command_id = std::nullopt) -> Result<CommitReceipt> {
     AppendRequest<ContractEvent> request;
     request.expectations = std::move(expectations);

@@ -45,61 +45,61 @@ public:
     [[nodiscard]] auto inner() const noexcept -> Inner& { return inner_; }
 
     template <EventVisitor<event_type> F>
-    auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
+    [[nodiscard]] auto read_streams(std::span<const StreamId> ids, F&& visit) const -> Result<std::vector<StreamVersion>> {
         return inner_.read_streams(ids, std::forward<F>(visit));
     }
     template <EventVisitor<event_type> F>
-    auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
+    [[nodiscard]] auto read_stream(const StreamId& id, StreamVersion from, F&& visit) const -> Result<StreamVersion> {
         return inner_.read_stream(id, from, std::forward<F>(visit));
     }
     template <EventVisitor<event_type> F>
-    auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
+    [[nodiscard]] auto read_all(const LogQuery& query, F&& visit) const -> Result<LogPage> {
         return inner_.read_all(query, std::forward<F>(visit));
     }
-    auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> { return inner_.append(std::move(request)); }
-    auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
+    [[nodiscard]] auto append(AppendRequest<event_type> request) -> Result<CommitReceipt> { return inner_.append(std::move(request)); }
+    [[nodiscard]] auto find_commit(const Uuid& command_id) const -> Result<std::optional<CommitReceipt>> {
         return inner_.find_commit(command_id);
     }
-    auto head() const -> Result<GlobalPosition> { return inner_.head(); }
+    [[nodiscard]] auto head() const -> Result<GlobalPosition> { return inner_.head(); }
 
-    auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>
+    [[nodiscard]] auto wait_for_events(GlobalPosition after, std::chrono::milliseconds timeout) -> Result<GlobalPosition>
         requires LiveEventStore<Inner>
     {
         return inner_.wait_for_events(after, timeout);
     }
-    auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>
+    [[nodiscard]] auto save_checkpoint(std::string_view name, GlobalPosition position) -> Result<void>
         requires LiveEventStore<Inner>
     {
         return inner_.save_checkpoint(name, position);
     }
-    auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>
+    [[nodiscard]] auto advance_checkpoint(std::string_view name, GlobalPosition from, GlobalPosition to) -> Result<void>
         requires detail::MovesCheckpoints<Inner>
     {
         return inner_.advance_checkpoint(name, from, to);
     }
-    auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>>
+    [[nodiscard]] auto load_checkpoint(std::string_view name) const -> Result<std::optional<GlobalPosition>>
         requires LiveEventStore<Inner>
     {
         return inner_.load_checkpoint(name);
     }
-    auto checkpoints() const -> Result<std::vector<Checkpoint>>
+    [[nodiscard]] auto checkpoints() const -> Result<std::vector<Checkpoint>>
         requires LiveEventStore<Inner>
     {
         return inner_.checkpoints();
     }
-    auto delete_checkpoint(std::string_view name) -> Result<bool>
+    [[nodiscard]] auto delete_checkpoint(std::string_view name) -> Result<bool>
         requires LiveEventStore<Inner>
     {
         return inner_.delete_checkpoint(name);
     }
-    auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>
+    [[nodiscard]] auto lock_projection(std::string_view name, std::chrono::milliseconds wait) -> Result<ProjectionLock>
         requires requires(Inner& s, std::string_view n, std::chrono::milliseconds w) { s.lock_projection(n, w); }
     {
         return inner_.lock_projection(name, wait);
     }
     template <std::invocable<SqlSession&> F>
         requires requires(Inner& s, F&& body) { s.transaction(std::forward<F>(body)); }
-    auto transaction(F&& body) -> Result<void> {
+    [[nodiscard]] auto transaction(F&& body) -> Result<void> {
         return inner_.transaction(std::forward<F>(body));
     }
 
