@@ -530,3 +530,21 @@ TEST_CASE("a command whose only stream field is an empty list is a validation er
     REQUIRE(some);
     CHECK(some->events.size() == 2);
 }
+
+namespace boxoffice {
+struct AddFunds {};
+template <class T>
+struct Wrapped {};
+} // namespace boxoffice
+namespace {
+struct Hidden {};
+} // namespace
+
+TEST_CASE("a command is named by its unqualified type name, the same with every compiler", "[executor]") {
+    STATIC_REQUIRE(eventcore::detail::command_name<boxoffice::AddFunds>() == "AddFunds");
+    STATIC_REQUIRE(eventcore::detail::command_name<Hidden>() == "Hidden"); // not "{anonymous}::Hidden"
+    STATIC_REQUIRE(eventcore::detail::command_name<boxoffice::Wrapped<int>>() == "Wrapped<int>");
+    struct Local {};
+    STATIC_REQUIRE(eventcore::detail::command_name<Local>() == "Local");
+    STATIC_REQUIRE(eventcore::detail::command_name<bank::OpenAccount>() == "OpenAccount");
+}

@@ -12,18 +12,6 @@
 namespace eventcore {
 
 namespace detail {
-/// `ns::Outer::Deposited` -> `Deposited`; template arguments are kept.
-[[nodiscard]] constexpr auto unqualified(std::string_view name) noexcept -> std::string_view {
-    int depth = 0;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        if (name[i] == '<') ++depth;
-        if (name[i] == '>') --depth;
-        if (depth == 0 && name[i] == ':' && i + 1 < name.size() && name[i + 1] == ':') start = i + 2;
-    }
-    return name.substr(start);
-}
-
 template <class T>
 inline constexpr bool is_variant = false;
 template <class... Ts>
