@@ -14,7 +14,7 @@
 #include <concepts>
 #include <type_traits>
 #include <cstddef>
-#include <ranges>
+#include <iterator> // std::ranges::input_range, without all of <ranges>
 #include <span>
 #include <utility>
 #include <vector>
@@ -152,7 +152,9 @@ public:
     /// Stops the command with a `business_rule` error unless `condition` holds. Nothing is written.
     template <class... Args>
     void require(bool condition, fmt::format_string<Args...> message, Args&&... args) const {
-        if (!condition) throw Exception(Error(ErrorKind::business_rule, fmt::format(message, std::forward<Args>(args)...)));
+        if (!condition)
+            throw Exception(
+                vfail(ErrorKind::business_rule, fmt::string_view(message), fmt::make_format_args(args...)).value());
     }
 
     /// Stream discovery: see `StreamResolver`.

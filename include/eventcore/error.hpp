@@ -145,7 +145,19 @@ private:
     std::optional<Uuid> command_id_;
 };
 
-/// Shorthand for returning an error from a function that returns `Result<T>`.
+/// The core of `fail`, not a template: `format` formatted with `args`, as {fmt}'s `vformat`, so
+/// that the formatting is compiled once per translation unit rather than once per list of
+/// argument types.
+///
+/// \code
+/// auto refuse(std::string_view field, fmt::format_args args) { return eventcore::vfail(ErrorKind::validation, field, args); }
+/// \endcode
+[[nodiscard]] inline auto vfail(ErrorKind kind, fmt::string_view format, fmt::format_args args) -> tl::unexpected<Error> {
+    return tl::unexpected<Error>(Error(kind, fmt::vformat(format, args)));
+}
+
+/// Shorthand for returning an error from a function that returns `Result<T>`: a thin shell over
+/// `vfail`, whose format string is checked at compile time.
 ///
 /// \code
 /// if (amount <= 0) return eventcore::fail(ErrorKind::validation, "amount must be positive, got {}", amount);
@@ -153,7 +165,7 @@ private:
 template <class... Args>
 [[nodiscard]] auto fail(ErrorKind kind, fmt::format_string<Args...> format, Args&&... args)
     -> tl::unexpected<Error> {
-    return tl::unexpected<Error>(Error(kind, fmt::format(format, std::forward<Args>(args)...)));
+    return vfail(kind, fmt::string_view(format), fmt::make_format_args(args...));
 }
 
 /// Shorthand for returning an existing error.

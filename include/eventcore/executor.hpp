@@ -9,7 +9,6 @@
 #include <eventcore/retry_policy.hpp>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>

@@ -23,7 +23,6 @@
 
 #include <boost/describe/class.hpp>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <atomic>
 #include <chrono>
