@@ -317,7 +317,7 @@ TEST_CASE("the same command id executes once and returns the first result", "[ex
         const ExecuteOptions shared{.command_id = eventcore::Uuid::v7()};
         std::vector<std::future<eventcore::Result<eventcore::ExecutionResult>>> runs;
         for (int i = 0; i < 4; ++i) {
-            runs.push_back(std::async(std::launch::async, [&] {
+            runs.push_back(std::async(std::launch::async, [&]() -> eventcore::Result<eventcore::ExecutionResult> {
                 return executor.execute(TransferMoney{id("a"), id("b"), 10}, shared);
             }));
         }
@@ -330,6 +330,11 @@ TEST_CASE("the same command id executes once and returns the first result", "[ex
         CHECK(fresh == 1);
         CHECK(balance(store, id("a")) == 80);
     }
+}
+
+TEST_CASE("a result holds the events it wrote whole, also for a duplicate (memory)", "[executor]") {
+    Store store;
+    bank::check_result_holds_written_events(store);
 }
 
 TEST_CASE("events carry the command's metadata", "[executor]") {

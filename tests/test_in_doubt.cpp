@@ -126,12 +126,54 @@ TEST_CASE("a retry that finds its own in-doubt commit reports it committed, not 
     CHECK(r->attempts == 2);
     CHECK(r->events.size() == 2);
     CHECK(balance(inner, id("account-b")) == 30);
+    // The events of the attempt that landed, not of the one that found it.
+    CHECK(r->written == read_back(inner, r->events));
+    CHECK(std::get<MoneyDeposited>(r->written.at(1).payload).amount == 30);
 
     // A later execution with the same id is the duplicate.
     const auto again = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30}, once);
     REQUIRE(again);
     CHECK(again->duplicate);
+    CHECK(again->written == r->written);
     CHECK(balance(inner, id("account-b")) == 30);
+}
+
+namespace {
+/// A store whose first armed commit lands and is reported in doubt, and whose log cannot be read.
+class DoubtThenUnreadable : public DoubtThenRefuse<Store> {
+public:
+    explicit DoubtThenUnreadable(Store& inner) : DoubtThenRefuse<Store>(inner, 1, std::nullopt) {}
+    auto append(eventcore::AppendRequest<BankEvent> request) -> eventcore::Result<eventcore::CommitReceipt> {
+        ++appends;
+        return DoubtThenRefuse<Store>::append(std::move(request));
+    }
+    template <class F>
+    auto read_all(const eventcore::LogQuery&, F&&) const -> eventcore::Result<eventcore::LogPage> {
+        return eventcore::fail(ErrorKind::transient, "the log is busy");
+    }
+    int appends = 0;
+};
+} // namespace
+
+TEST_CASE("a commit found but not read back is the outcome, never a reason to commit again",
+          "[executor][in_doubt]") {
+    Store inner;
+    DoubtThenUnreadable store(inner);
+    CommandExecutor executor{store};
+    REQUIRE(executor.execute(OpenAccount{id("account-a"), 100}));
+    REQUIRE(executor.execute(OpenAccount{id("account-b"), 0}));
+    store.arm();
+    store.appends = 0;
+    const auto command_id = eventcore::Uuid::v7();
+    const auto r = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30},
+                                    ExecuteOptions{.command_id = command_id, .retry = quick(5)});
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message(), Catch::Contains("committed") && Catch::Contains("could not be read back") &&
+                                        Catch::Contains("the log is busy"));
+    CHECK(balance(inner, id("account-b")) == 30);
+    CHECK(inner.head().value() == eventcore::GlobalPosition{4});
+    // The commit that landed, and the one that found it: no attempt after the failed read.
+    CHECK(store.appends == 2);
 }
 
 TEST_CASE("an in-doubt commit without a caller's command id names the generated id", "[executor][in_doubt]") {

@@ -190,6 +190,12 @@ TEST_CASE("the executor runs bank transfers on PostgreSQL", "[postgres]") {
     CHECK(store.database()->stored_schema_version().value() == eventcore::postgres::schema_version);
 }
 
+TEST_CASE("a result holds the events it wrote whole, also for a duplicate (PostgreSQL)", "[postgres]") {
+    Schemas schemas;
+    auto store = open_store<BankStore>(schemas.fresh());
+    bank::check_result_holds_written_events(store);
+}
+
 TEST_CASE("twin executions with one command id commit once", "[postgres]") {
     Schemas schemas;
     auto store = open_store<BankStore>(schemas.fresh());

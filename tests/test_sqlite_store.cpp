@@ -159,6 +159,13 @@ TEST_CASE("the executor runs bank transfers on SQLite", "[sqlite]") {
     }
 }
 
+TEST_CASE("a result holds the events it wrote whole, also for a duplicate (SQLite)", "[sqlite]") {
+    TempDir dir;
+    auto store = BankStore::open(dir.file("bank.db"));
+    REQUIRE(store);
+    bank::check_result_holds_written_events(*store);
+}
+
 TEST_CASE("a file that is not a database is refused untouched", "[sqlite][bad-input]") {
     TempDir dir;
     const auto path = dir.file("notes.txt");

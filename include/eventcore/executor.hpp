@@ -74,6 +74,24 @@ struct ExecutionResult {
     bool duplicate = false;
 };
 
+/// What an execution did and decided: an `ExecutionResult` that also holds the written events
+/// whole, so that a caller can say what was decided without reading them back. `execute`
+/// returns it; it converts to a plain `ExecutionResult`.
+///
+/// \code
+/// auto booked = executor.execute(BookSeat{.show = show, .seat = seat, .customer = customer});
+/// if (!booked) return fail(std::move(booked).error());
+/// for (const auto& e : booked->written)
+///     if (const auto* charged = std::get_if<Charged>(&e.payload)) fmt::print("{} charged\n", charged->amount);
+/// \endcode
+template <class E>
+struct ExecutionResultOf : ExecutionResult {
+    /// The events written, in the order of `events`, as a reader of the store sees them: stream,
+    /// version, global position, metadata (with the commit's `recorded_at`) and payload. For a
+    /// `duplicate`, the first execution's, read back from the store.
+    std::vector<RecordedEvent<E>> written;
+};
+
 /// Runs commands against a store:
 ///
 /// 1. read every stream the command declares, as one consistent snapshot;
@@ -116,7 +134,7 @@ public:
     /// store's own.
     template <Command C>
         requires std::same_as<typename C::Event, event_type>
-    [[nodiscard]] auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResultOf<event_type>> {
         // Stores that can interrupt a call in flight bound it by the deadline too.
         const DeadlineScope bound(options.deadline);
         return Run<C>(*this, command, options).execute();
@@ -125,7 +143,7 @@ public:
     /// Not a command: this overload only explains why.
     template <class C>
         requires(!Command<C>)
-    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResultOf<event_type>> {
         static_assert(detail::diagnose_command<C>());
         static_assert(Command<C>, "eventcore: this type is not a command (see the Command concept)");
         return fail(ErrorKind::validation, "unreachable");
@@ -134,7 +152,7 @@ public:
     /// A command of another event type: this overload only explains why.
     template <Command C>
         requires(!std::same_as<typename C::Event, event_type>)
-    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResult> {
+    [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResultOf<event_type>> {
         static_assert(std::same_as<typename C::Event, event_type>,
                       "eventcore: the command's Event type must be the store's event_type");
         return fail(ErrorKind::validation, "unreachable");
@@ -147,13 +165,15 @@ private:
     template <class C>
     class Run {
     public:
+        using Outcome = ExecutionResultOf<typename C::Event>;
+
         Run(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
             : executor_(executor), command_(command), options_(options),
               retry_(options.retry ? *options.retry : executor.config_.retry),
               command_id_(options.command_id ? *options.command_id : Uuid::v7()),
               started_(executor.config_.observer ? Clock::now() : Clock::time_point{}) {}
 
-        [[nodiscard]] auto execute() -> Result<ExecutionResult> {
+        [[nodiscard]] auto execute() -> Result<Outcome> {
             if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
             // Every event carries it: refused once, here, rather than by the store at each attempt.
             if (auto valid = detail::validate_custom_metadata(options_.metadata, "ExecuteOptions::metadata"); !valid)
@@ -218,7 +238,7 @@ private:
         /// Every failure goes out through here. Once an attempt was in doubt, no later failure may
         /// say that nothing was written: the outcome is the commit, if the store finds it by the
         /// command id, or `in_doubt`. An `in_doubt` error always carries the command id.
-        [[nodiscard]] auto failed(Error error) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto failed(Error error) const -> Result<Outcome> {
             finished_ = true; // what comes out of here is the outcome, retryable kind or not
             if (doubt_ && !error.is(ErrorKind::in_doubt)) {
                 if (options_.command_id) {
@@ -268,7 +288,7 @@ private:
 
         /// One attempt: decide, then commit. A retryable error comes back as it is; any other
         /// outcome is final (and already reported to the observer).
-        [[nodiscard]] auto attempt(const std::vector<StreamId>& declared) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto attempt(const std::vector<StreamId>& declared) const -> Result<Outcome> {
             auto decision = decide(declared);
             if (!decision) {
                 if (retryable(decision.error())) return fail(std::move(decision).error());
@@ -280,11 +300,21 @@ private:
             const auto commit_started = timed ? Clock::now() : Clock::time_point{};
             auto request = request_for(std::move(*decision));
             last_first_event_ = request.events.empty() ? Uuid{} : request.events.front().metadata.event_id;
+            remember_sent(request);
             auto receipt = store().append(std::move(request));
             const auto commit_ended = timed ? Clock::now() : Clock::time_point{};
             if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
             if (retryable(receipt.error())) return fail(std::move(receipt).error());
             return failed(std::move(receipt).error());
+        }
+
+        /// Keeps a copy of the events about to be sent, for the result: what the store is given
+        /// it keeps, and reading it back would cost a read.
+        void remember_sent(const AppendRequest<Event>& request) const {
+            sent_.clear();
+            sent_.reserve(request.events.size());
+            for (const auto& e : request.events)
+                sent_.push_back({e.stream, StreamVersion{}, GlobalPosition{}, e.metadata, e.payload});
         }
 
         /// With a caller's command id: the first execution's receipt, if there was one.
@@ -295,7 +325,7 @@ private:
 
         /// A command that failed to decide may have lost a race with its own twin (same command
         /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
-        [[nodiscard]] auto rejected_or_duplicate(Error error) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto rejected_or_duplicate(Error error) const -> Result<Outcome> {
             if (auto first = find_first_execution(); first && *first) {
                 (*first)->duplicate = true;
                 return committed(std::move(**first), Clock::duration{});
@@ -454,7 +484,7 @@ private:
             return request;
         }
 
-        [[nodiscard]] auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<ExecutionResult> {
+        [[nodiscard]] auto committed(CommitReceipt receipt, Clock::duration commit_latency) const -> Result<Outcome> {
             // A receipt for the command id after an attempt in doubt may be that attempt's own
             // commit, found: then this call wrote it, and it is no duplicate.
             if (receipt.duplicate && !own_doubted_commit(receipt)) return replay(std::move(receipt));
@@ -462,11 +492,14 @@ private:
                 o.on_commit({name, command_id_, attempts_, receipt.events.size(), Clock::now() - started_,
                              commit_latency});
             });
-            return ExecutionResult{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false};
+            auto written = written_by(receipt);
+            if (!written) return settled(std::move(written).error());
+            return Outcome{{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false},
+                           std::move(*written)};
         }
 
-        [[nodiscard]] auto unchanged(Decision decision) const -> Result<ExecutionResult> {
-            ExecutionResult result{command_id_, attempts_, {}, {}, false};
+        [[nodiscard]] auto unchanged(Decision decision) const -> Result<Outcome> {
+            Outcome result{{command_id_, attempts_, {}, {}, false}, {}};
             result.streams.reserve(decision.streams.size());
             for (std::size_t i = 0; i < decision.streams.size(); ++i)
                 result.streams.push_back({std::move(decision.streams[i]), decision.versions[i]});
@@ -483,8 +516,74 @@ private:
                    doubt_->first_events.end();
         }
 
-        [[nodiscard]] auto replay(CommitReceipt first) const -> Result<ExecutionResult> {
-            return ExecutionResult{command_id_, attempts_, std::move(first.events), std::move(first.streams), true};
+        [[nodiscard]] auto replay(CommitReceipt first) const -> Result<Outcome> {
+            auto written = read_back(first);
+            if (!written) return settled(std::move(written).error());
+            return Outcome{{command_id_, attempts_, std::move(first.events), std::move(first.streams), true},
+                           std::move(*written)};
+        }
+
+        /// The commit is known and only reading it back failed: that is the outcome, never a
+        /// reason to try the command again (which, without a command id, would commit twice).
+        [[nodiscard]] auto settled(Error error) const -> Result<Outcome> {
+            finished_ = true;
+            observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
+            return fail(std::move(error));
+        }
+
+        /// The events of `receipt` whole: those this attempt sent, if the receipt is theirs, with
+        /// the places the store gave them; otherwise read back from the store.
+        [[nodiscard]] auto written_by(const CommitReceipt& receipt) const -> Result<std::vector<RecordedEvent<Event>>> {
+            if (receipt.events.size() != sent_.size() ||
+                (!sent_.empty() && receipt.events.front().event_id != sent_.front().metadata.event_id))
+                return read_back(receipt);
+            for (std::size_t i = 0; i < sent_.size(); ++i) {
+                sent_[i].version = receipt.events[i].version;
+                sent_[i].position = receipt.events[i].position;
+                sent_[i].metadata.recorded_at = receipt.committed_at;
+            }
+            return std::move(sent_);
+        }
+
+        /// The events of an earlier commit, read from the log: the pages from its first position
+        /// on, until each of its events was seen.
+        [[nodiscard]] auto read_back(const CommitReceipt& receipt) const -> Result<std::vector<RecordedEvent<Event>>> {
+            const auto& where = receipt.events;
+            std::vector<RecordedEvent<Event>> found;
+            if (where.empty()) return found;
+            found.reserve(where.size());
+            auto [first, last] = std::ranges::minmax(where, {}, &WrittenEvent::position);
+            LogQuery query;
+            query.after = GlobalPosition(first.position.value() - 1);
+            query.limit = where.size();
+            const auto ours = [&](const RecordedEvent<Event>& e) {
+                return std::ranges::any_of(where, [&](const WrittenEvent& w) { return w.event_id == e.metadata.event_id; });
+            };
+            while (found.size() < where.size() && query.after < last.position) {
+                auto page = store().read_all(query, [&](const RecordedEvent<Event>& e) {
+                    if (e.position <= last.position && ours(e)) found.push_back(e);
+                });
+                if (!page)
+                    return fail(Error(page.error().kind(),
+                                      fmt::format("command {} committed (command id {}), but its events could not be "
+                                                  "read back: {}",
+                                                  name, command_id_, page.error().message()))
+                                    .with_code(page.error().code()));
+                if (page->last <= query.after) break; // the log ends here
+                query.after = page->last;
+            }
+            if (found.size() != where.size())
+                return fail(ErrorKind::storage,
+                            "command {} committed (command id {}) {} events, but {} of them are not in the log",
+                            name, command_id_, where.size(), where.size() - found.size());
+            // In the receipt's order, which is the request's.
+            std::vector<RecordedEvent<Event>> ordered;
+            ordered.reserve(where.size());
+            for (const auto& w : where) {
+                auto it = std::ranges::find(found, w.event_id, [](const auto& e) { return e.metadata.event_id; });
+                ordered.push_back(std::move(*it));
+            }
+            return ordered;
         }
 
         const CommandExecutor& executor_;
@@ -505,6 +604,7 @@ private:
         mutable std::optional<Doubt> doubt_;
         mutable Uuid last_first_event_{}; // the first event id of the last commit sent
         mutable bool finished_ = false;   // `failed` gave the outcome: no retry
+        mutable std::vector<RecordedEvent<Event>> sent_; // the events of the last commit sent
     };
 
     S& store_;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 namespace bank {
 
@@ -153,6 +154,58 @@ auto balance(const S& store, const StreamId& account) -> std::int64_t {
 }
 
 inline auto id(std::string_view text) -> StreamId { return StreamId::parse(text).value(); }
+
+/// The events at the places `where` names, as a reader of the whole log reads them, in the order
+/// of `where`.
+template <eventcore::EventStore S>
+auto read_back(const S& store, const std::vector<eventcore::WrittenEvent>& where)
+    -> std::vector<RecordedEvent<BankEvent>> {
+    std::vector<RecordedEvent<BankEvent>> all;
+    REQUIRE(store.read_all({}, [&](const RecordedEvent<BankEvent>& e) { all.push_back(e); }));
+    std::vector<RecordedEvent<BankEvent>> out;
+    for (const auto& w : where) {
+        for (const auto& e : all) {
+            if (e.position == w.position) out.push_back(e);
+        }
+    }
+    return out;
+}
+
+/// Checks, on `store`, that a result holds its written events whole (payload, metadata, places)
+/// exactly as a reader reads them, and that a duplicate holds the first execution's.
+template <eventcore::EventStore S>
+void check_result_holds_written_events(S& store) {
+    eventcore::CommandExecutor executor{store};
+    REQUIRE(executor.execute(OpenAccount{id("account-1"), 1000}));
+    REQUIRE(executor.execute(OpenAccount{id("account-2"), 500}));
+    const eventcore::ExecuteOptions once{.command_id = eventcore::Uuid::v7(), .metadata = {{"request", "r-1"}}};
+    const auto first = executor.execute(TransferMoney{id("account-1"), id("account-2"), 300}, once);
+    REQUIRE(first);
+    REQUIRE(first->written.size() == 2);
+    CHECK(first->written == read_back(store, first->events));
+    CHECK(std::get<MoneyWithdrawn>(first->written[0].payload).amount == 300);
+    CHECK(first->written[0].stream == id("account-1"));
+    CHECK(std::get<MoneyDeposited>(first->written[1].payload).amount == 300);
+    CHECK(first->written[1].metadata.causation_id == once.command_id);
+    CHECK(first->written[1].metadata.custom == once.metadata);
+    for (std::size_t i = 0; i < first->written.size(); ++i) {
+        CHECK(first->written[i].position == first->events[i].position);
+        CHECK(first->written[i].metadata.event_id == first->events[i].event_id);
+    }
+
+    // Later commits do not get into a duplicate's events, read back from the store.
+    REQUIRE(executor.execute(TransferMoney{id("account-2"), id("account-1"), 5}));
+    const auto again = executor.execute(TransferMoney{id("account-1"), id("account-2"), 300}, once);
+    REQUIRE(again);
+    CHECK(again->duplicate);
+    CHECK(again->written == first->written);
+
+    // A plain `ExecutionResult` is still what it was.
+    const eventcore::Result<eventcore::ExecutionResult> plain =
+        executor.execute(TransferMoney{id("account-1"), id("account-2"), 1});
+    REQUIRE(plain);
+    CHECK(plain->events.size() == 2);
+}
 
 } // namespace bank
 
