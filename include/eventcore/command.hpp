@@ -115,8 +115,33 @@ template <class C>
 concept CommandShape = HasEventType<C> && HasStateType<C> && DeclaresStreams<C> && DeclaresOwnStreams<C> &&
                        HasApply<C> && HasHandle<C> && HandleReturnsResult<C> && ResolveIsTheHook<C>;
 
-/// Each requirement of `Command`, with a message naming what to fix. The first one that fails
-/// stops the checks, so the compiler reports one actionable line.
+/// Shapes of `apply` and `handle` that are close to right, to say which part is wrong.
+template <class C>
+concept HasApplyMember = requires { &C::apply; } || requires(C& c) { c.apply; };
+template <class C>
+concept ApplyNotConst = requires(C& c, typename C::State& s, const RecordedEvent<typename C::Event>& e) {
+    c.apply(s, e);
+};
+template <class C>
+concept ApplyTakesPayload = requires(const C& c, typename C::State& s, const typename C::Event& e) { c.apply(s, e); };
+template <class C>
+concept HasHandleMember = requires { &C::handle; } || requires(C& c) { c.handle; };
+template <class C>
+concept HandleNotConst = requires(C& c, const typename C::State& s, Context<C>& ctx) { c.handle(s, ctx); };
+template <class C>
+concept HandleTakesMutableState = requires(const C& c, typename C::State& s, Context<C>& ctx) { c.handle(s, ctx); };
+
+/// In a failed check of the `StreamId` fields, the note that names this type gives the counts:
+/// `Declared` fields are in `streams` or `ignored_stream_fields`, of `Fields` `StreamId` (or
+/// `std::vector<StreamId>`) fields that the command has.
+template <class Command, std::size_t Declared, std::size_t Fields>
+struct declares_of_stream_id_fields {
+    static constexpr bool value = Declared == Fields;
+};
+
+/// Each requirement of `Command`, with a message naming what to fix and, where it can, which
+/// part of what was written is wrong. The first one that fails stops the checks and is the only
+/// error: whatever uses the command only asks whether it passed (see `check_command`).
 template <class C>
 consteval auto diagnose_command() -> bool {
     if constexpr (!HasEventType<C>) {
@@ -128,17 +153,45 @@ consteval auto diagnose_command() -> bool {
     } else if constexpr (!DeclaresStreams<C>) {
         static_assert(DeclaresStreams<C>, "eventcore: a command must declare its streams: "
                                           "static constexpr auto streams = eventcore::streams(&Command::account, ...);");
+    } else if constexpr (std::is_same_v<std::remove_cvref_t<decltype(C::streams)>, InvalidStreams>) {
+        // `streams(...)` refused the declaration and said why.
     } else if constexpr (!DeclaresOwnStreams<C>) {
         static_assert(DeclaresOwnStreams<C>, "eventcore: a command's `streams` must come from "
                                              "eventcore::streams(...) and point to members of the command itself");
     } else if constexpr (!HasApply<C>) {
-        static_assert(HasApply<C>, "eventcore: a command needs "
-                                   "`void apply(State&, const eventcore::RecordedEvent<Event>&) const`");
+        if constexpr (!HasApplyMember<C>) {
+            static_assert(HasApply<C>, "eventcore: a command needs "
+                                       "`void apply(State&, const eventcore::RecordedEvent<Event>&) const`");
+        } else if constexpr (ApplyNotConst<C>) {
+            static_assert(HasApply<C>, "eventcore: the command's apply must be a const member function: "
+                                       "`void apply(State&, const eventcore::RecordedEvent<Event>&) const`");
+        } else if constexpr (ApplyTakesPayload<C>) {
+            static_assert(HasApply<C>, "eventcore: the command's apply takes the recorded event, not its payload: "
+                                       "`void apply(State&, const eventcore::RecordedEvent<Event>&) const` "
+                                       "(the payload is `e.payload`)");
+        } else {
+            static_assert(HasApply<C>, "eventcore: the command's apply does not take (State&, const "
+                                       "eventcore::RecordedEvent<Event>&): check that its first parameter is the "
+                                       "command's State and its second a RecordedEvent of the command's Event");
+        }
     } else if constexpr (!HasHandle<C>) {
-        static_assert(HasHandle<C>, "eventcore: a command needs "
-                                    "`void handle(const State&, eventcore::Context<Command>&) const`");
+        if constexpr (!HasHandleMember<C>) {
+            static_assert(HasHandle<C>, "eventcore: a command needs "
+                                        "`void handle(const State&, eventcore::Context<Command>&) const`");
+        } else if constexpr (HandleNotConst<C>) {
+            static_assert(HasHandle<C>, "eventcore: the command's handle must be a const member function: "
+                                        "`void handle(const State&, eventcore::Context<Command>&) const`");
+        } else if constexpr (HandleTakesMutableState<C>) {
+            static_assert(HasHandle<C>, "eventcore: the command's handle must take the state as `const State&`: "
+                                        "it decides on the state, it does not change it");
+        } else {
+            static_assert(HasHandle<C>, "eventcore: the command's handle does not take (const State&, "
+                                        "eventcore::Context<Command>&): check that its first parameter is the "
+                                        "command's State and its second a Context of this very command");
+        }
     } else if constexpr (!HandleReturnsResult<C>) {
-        static_assert(HandleReturnsResult<C>, "eventcore: a command's handle must return void or eventcore::CommandResult");
+        static_assert(HandleReturnsResult<C>, "eventcore: the command's handle returns something other than void or "
+                                              "eventcore::CommandResult (a Result<void>): return one of those");
     } else if constexpr (!ResolveIsTheHook<C>) {
         static_assert(ResolveIsTheHook<C>, "eventcore: a command's resolve must be "
                                            "`void resolve(const State&, eventcore::StreamResolver&) const`");
@@ -146,13 +199,16 @@ consteval auto diagnose_command() -> bool {
         static_assert(ignored_fields_are_not_declared<C>(),
                       "eventcore: a field cannot be both in `streams` and in `ignored_stream_fields`");
     } else if constexpr (!stream_fields_accounted_for<C>()) {
-        static_assert(stream_fields_accounted_for<C>(),
+        static_assert(declares_of_stream_id_fields<C, C::streams.size() + ignored_stream_fields<C>().size(),
+                                                   count_stream_id_fields<C>()>::value,
                       "eventcore: every StreamId field of a command must be declared in `streams` (std::vector<StreamId> "
-                      "fields too), or listed in "
-                      "`ignored_stream_fields` if the command does not read it (types Boost.PFR cannot inspect opt "
-                      "out with `static constexpr bool check_stream_fields = false;`)");
+                      "fields too), or listed in `ignored_stream_fields` if the command does not read it (the note "
+                      "`declares_of_stream_id_fields<Command, declared, fields>` gives the counts; types Boost.PFR "
+                      "cannot inspect opt out with `static constexpr bool check_stream_fields = false;`)");
+    } else {
+        return CommandShape<C>; // every requirement holds
     }
-    return true;
+    return true; // the one error is the static_assert above
 }
 
 } // namespace detail
@@ -178,6 +234,17 @@ consteval auto diagnose_command() -> bool {
 template <class C>
 concept Command = detail::CommandShape<C> && detail::ignored_fields_are_not_declared<C>() &&
                   detail::stream_fields_accounted_for<C>();
+
+/// Checks that `C` is a command, for a `static_assert` of the user's own: it fails to compile,
+/// with one error naming what is wrong (the same as `execute` gives), if `C` is not one.
+///
+/// \code
+/// static_assert(eventcore::check_command<TransferMoney>());
+/// \endcode
+template <class C>
+consteval auto check_command() -> bool {
+    return detail::diagnose_command<C>();
+}
 
 /// The command's optional resolver hook (see `Command`).
 template <class C>

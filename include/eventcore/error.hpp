@@ -272,6 +272,10 @@ template <>
 struct fmt::formatter<eventcore::Error> : fmt::formatter<std::string_view> {
     template <class FormatContext>
     auto format(const eventcore::Error& e, FormatContext& ctx) const {
-        return fmt::format_to(ctx.out(), "{}: {}", eventcore::to_string(e.kind()), e.message());
+        // Not `format_to`: see the formatter of `ExpectedVersion`.
+        std::string text(eventcore::to_string(e.kind()));
+        text += ": ";
+        text += e.message();
+        return fmt::formatter<std::string_view>::format(text, ctx);
     }
 };

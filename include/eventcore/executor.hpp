@@ -144,8 +144,8 @@ public:
     template <class C>
         requires(!Command<C>)
     [[nodiscard]] auto execute(const C&, const ExecuteOptions& = {}) const -> Result<ExecutionResultOf<event_type>> {
-        static_assert(detail::diagnose_command<C>());
-        static_assert(Command<C>, "eventcore: this type is not a command (see the Command concept)");
+        // One error, naming what is wrong, however many executors the type is given to.
+        static_assert(detail::diagnose_command<C>(), "eventcore: this type is not a command (see the Command concept)");
         return fail(ErrorKind::validation, "unreachable");
     }
 
@@ -552,16 +552,17 @@ private:
             std::vector<RecordedEvent<Event>> found;
             if (where.empty()) return found;
             found.reserve(where.size());
-            auto [first, last] = std::ranges::minmax(where, {}, &WrittenEvent::position);
+            const auto span = std::ranges::minmax(where, {}, &WrittenEvent::position);
+            const GlobalPosition last = span.max.position;
             LogQuery query;
-            query.after = GlobalPosition(first.position.value() - 1);
+            query.after = GlobalPosition(span.min.position.value() - 1);
             query.limit = where.size();
             const auto ours = [&](const RecordedEvent<Event>& e) {
                 return std::ranges::any_of(where, [&](const WrittenEvent& w) { return w.event_id == e.metadata.event_id; });
             };
-            while (found.size() < where.size() && query.after < last.position) {
+            while (found.size() < where.size() && query.after < last) {
                 auto page = store().read_all(query, [&](const RecordedEvent<Event>& e) {
-                    if (e.position <= last.position && ours(e)) found.push_back(e);
+                    if (e.position <= last && ours(e)) found.push_back(e);
                 });
                 if (!page)
                     return fail(Error(page.error().kind(),

@@ -328,6 +328,5 @@ private:
     std::shared_ptr<Projections> projections_ = std::make_shared<Projections>();
 };
 
-static_assert(LiveEventStore<InMemoryEventStore<int>>);
 
 } // namespace eventcore

@@ -248,32 +248,45 @@ struct Arena {
     boost::json::monotonic_resource resource{buffer, size};
 };
 
+/// The check that `T` is described, in one place: its error comes once per type, however many
+/// functions of the codec the type reaches.
 template <class T>
-[[nodiscard]] auto encode_one(std::string_view type, const T& event) -> Result<std::string> {
+consteval auto require_described() -> bool {
     static_assert(is_described_struct<T>,
                   "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
-    Arena arena;
-    const boost::json::value v = boost::json::value_from(event, boost::json::storage_ptr(&arena.resource));
-    // Refused here, or the store would hold an event that no later read could decode.
-    if (auto problem = find_unstorable(v))
-        return fail(ErrorKind::serialization, "event type '{}': {}: {}", type, problem->where, problem->what);
-    return boost::json::serialize(v);
+    return is_described_struct<T>;
+}
+
+template <class T>
+[[nodiscard]] auto encode_one(std::string_view type, const T& event) -> Result<std::string> {
+    if constexpr (!require_described<T>()) {
+        return fail(ErrorKind::serialization, "event type '{}' is not described", type); // not compiled: see above
+    } else {
+        Arena arena;
+        const boost::json::value v = boost::json::value_from(event, boost::json::storage_ptr(&arena.resource));
+        // Refused here, or the store would hold an event that no later read could decode.
+        if (auto problem = find_unstorable(v))
+            return fail(ErrorKind::serialization, "event type '{}': {}: {}", type, problem->where, problem->what);
+        return boost::json::serialize(v);
+    }
 }
 
 template <class T>
 [[nodiscard]] auto decode_one(std::string_view type, std::string_view payload) -> Result<T> {
-    static_assert(is_described_struct<T>,
-                  "eventcore: JsonCodec needs each event type described: EVENTCORE_EVENT(Type, field, ...)");
-    Arena arena;
-    boost::system::error_code ec;
-    const auto v = parse_exact(payload, boost::json::storage_ptr(&arena.resource), ec);
-    if (ec)
-        return fail(ErrorKind::deserialization, "event type '{}': payload is not valid JSON ({})", type, ec.message());
-    T out{};
-    Path path;
-    if (auto problem = decode_struct(v, out, path))
-        return fail(ErrorKind::deserialization, "event type '{}': {}: {}", type, problem->where, problem->what);
-    return out;
+    if constexpr (!require_described<T>()) {
+        return fail(ErrorKind::deserialization, "event type '{}' is not described", type); // not compiled: see above
+    } else {
+        Arena arena;
+        boost::system::error_code ec;
+        const auto v = parse_exact(payload, boost::json::storage_ptr(&arena.resource), ec);
+        if (ec)
+            return fail(ErrorKind::deserialization, "event type '{}': payload is not valid JSON ({})", type, ec.message());
+        T out{};
+        Path path;
+        if (auto problem = decode_struct(v, out, path))
+            return fail(ErrorKind::deserialization, "event type '{}': {}: {}", type, problem->where, problem->what);
+        return out;
+    }
 }
 
 } // namespace detail::json

@@ -35,6 +35,9 @@ struct MemberTraits<const std::vector<StreamId> C::*> : std::true_type {
 // Not constexpr on purpose: reaching it while evaluating `streams(...)` stops compilation
 // with its name in the diagnostic.
 void eventcore_command_declares_the_same_stream_field_twice();
+
+/// What `streams(...)` gives for a declaration it refused (with its own error).
+struct InvalidStreams {};
 } // namespace detail
 
 /// One declared field: a `StreamId`, or a `std::vector<StreamId>` of streams known when the
@@ -89,23 +92,37 @@ struct StreamSet {
 /// command, each at most once.
 template <class... Members>
 [[nodiscard]] consteval auto streams(Members... members) {
-    static_assert(sizeof...(Members) > 0,
-                  "eventcore: a command must declare at least one stream, as in "
-                  "eventcore::streams(&Command::account)");
-    static_assert((detail::MemberTraits<Members>::value && ...),
-                  "eventcore: command streams must be pointers to StreamId members (or std::vector<StreamId> "
-                  "members), as in eventcore::streams(&Command::account)");
-    using First = std::tuple_element_t<0, std::tuple<Members...>>;
-    using C = typename detail::MemberTraits<First>::class_type;
-    static_assert((std::is_same_v<typename detail::MemberTraits<Members>::class_type, C> && ...),
-                  "eventcore: all streams of a command must be members of the same command type");
-    StreamSet<C, sizeof...(Members)> set{{StreamField<C>(members)...}};
-    for (std::size_t i = 0; i < set.size(); ++i) {
-        for (std::size_t j = i + 1; j < set.size(); ++j) {
-            if (set.fields[i] == set.fields[j]) detail::eventcore_command_declares_the_same_stream_field_twice();
+    // Each mistake stops here with its own message and nothing after it, so that it is the only
+    // error: `detail::InvalidStreams` then stands in for the set, and the command checks leave it
+    // alone.
+    if constexpr (sizeof...(Members) == 0) {
+        static_assert(sizeof...(Members) > 0,
+                      "eventcore: a command must declare at least one stream, as in "
+                      "eventcore::streams(&Command::account)");
+        return detail::InvalidStreams{};
+    } else if constexpr (!(detail::MemberTraits<Members>::value && ...)) {
+        static_assert((detail::MemberTraits<Members>::value && ...),
+                      "eventcore: command streams must be pointers to StreamId members (or std::vector<StreamId> "
+                      "members), as in eventcore::streams(&Command::account)");
+        return detail::InvalidStreams{};
+    } else {
+        using First = std::tuple_element_t<0, std::tuple<Members...>>;
+        using C = typename detail::MemberTraits<First>::class_type;
+        if constexpr (!(std::is_same_v<typename detail::MemberTraits<Members>::class_type, C> && ...)) {
+            static_assert((std::is_same_v<typename detail::MemberTraits<Members>::class_type, C> && ...),
+                          "eventcore: all streams of a command must be members of the same command type");
+            return detail::InvalidStreams{};
+        } else {
+            StreamSet<C, sizeof...(Members)> set{{StreamField<C>(members)...}};
+            for (std::size_t i = 0; i < set.size(); ++i) {
+                for (std::size_t j = i + 1; j < set.size(); ++j) {
+                    if (set.fields[i] == set.fields[j])
+                        detail::eventcore_command_declares_the_same_stream_field_twice();
+                }
+            }
+            return set;
         }
     }
-    return set;
 }
 
 } // namespace eventcore

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <string>
+
 #include <compare>
 #include <cstdint>
 #include <functional>
@@ -128,6 +130,8 @@ struct fmt::formatter<eventcore::ExpectedVersion> : fmt::formatter<std::string_v
         case Kind::stream_exists: return fmt::formatter<std::string_view>::format("stream exists", ctx);
         case Kind::exact: break;
         }
-        return fmt::format_to(ctx.out(), "exactly {}", e.version().value());
+        // Not `format_to`, which would compile fmt's whole formatting engine into every file
+        // that formats a conflict, used or not.
+        return fmt::formatter<std::string_view>::format("exactly " + std::to_string(e.version().value()), ctx);
     }
 };
