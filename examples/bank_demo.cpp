@@ -60,15 +60,10 @@ EVENTCORE_EVENT(Touched, round)
 using BankEvent = std::variant<AccountOpened, MoneyWithdrawn, MoneyDeposited, Touched>;
 
 auto delta(const BankEvent& e) -> std::int64_t {
-    return std::visit(
-        [](const auto& x) -> std::int64_t {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, AccountOpened>) return x.initial_balance;
-            if constexpr (std::is_same_v<T, MoneyDeposited>) return x.amount;
-            if constexpr (std::is_same_v<T, MoneyWithdrawn>) return -x.amount;
-            return 0;
-        },
-        e);
+    return eventcore::match(
+        e, [](const AccountOpened& o) { return o.initial_balance; },
+        [](const MoneyDeposited& d) { return d.amount; }, [](const MoneyWithdrawn& w) { return -w.amount; },
+        [](const Touched&) { return std::int64_t{0}; });
 }
 
 struct Account {

@@ -14,7 +14,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -108,31 +107,29 @@ struct CheckoutCart {
         eventcore::streams(&CheckoutCart::cart, &CheckoutCart::customer, &CheckoutCart::payment_method);
 
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        std::visit(
-            [&](const auto& event) {
-                using T = std::decay_t<decltype(event)>;
-                if constexpr (std::is_same_v<T, ItemAdded>) {
-                    if (e.stream != cart) return;
-                    auto& line = s.cart.lines[event.product];
-                    line.quantity += event.quantity;
-                    line.unit_price = event.unit_price;
-                } else if constexpr (std::is_same_v<T, CheckedOut>) {
-                    if (e.stream == cart) s.cart.checked_out = true;
-                } else if constexpr (std::is_same_v<T, CustomerRegistered>) {
-                    if (e.stream == customer) s.customer_registered = true;
-                } else if constexpr (std::is_same_v<T, CardAdded>) {
-                    if (e.stream == payment_method) s.available_credit += event.credit_limit;
-                } else if constexpr (std::is_same_v<T, PaymentCharged>) {
-                    if (e.stream == payment_method) s.available_credit -= event.amount;
-                } else if constexpr (std::is_same_v<T, OrderCreated>) {
-                    s.order_exists = true; // only the order stream of this checkout holds one
-                } else if constexpr (std::is_same_v<T, Restocked>) {
-                    s.available_stock[e.stream] += event.quantity;
-                } else if constexpr (std::is_same_v<T, StockReserved>) {
-                    s.available_stock[e.stream] -= event.quantity;
-                }
+        eventcore::match(
+            e.payload,
+            [&](const ItemAdded& added) {
+                if (e.stream != cart) return;
+                auto& line = s.cart.lines[added.product];
+                line.quantity += added.quantity;
+                line.unit_price = added.unit_price;
             },
-            e.payload);
+            [&](const CheckedOut&) {
+                if (e.stream == cart) s.cart.checked_out = true;
+            },
+            [&](const CustomerRegistered&) {
+                if (e.stream == customer) s.customer_registered = true;
+            },
+            [&](const CardAdded& card) {
+                if (e.stream == payment_method) s.available_credit += card.credit_limit;
+            },
+            [&](const PaymentCharged& charged) {
+                if (e.stream == payment_method) s.available_credit -= charged.amount;
+            },
+            [&](const OrderCreated&) { s.order_exists = true; }, // only the order stream of this checkout holds one
+            [&](const Restocked& restocked) { s.available_stock[e.stream] += restocked.quantity; },
+            [&](const StockReserved& reserved) { s.available_stock[e.stream] -= reserved.quantity; });
     }
 
     // Runs before handle, once the declared streams are folded: the cart says which product

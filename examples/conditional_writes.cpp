@@ -16,7 +16,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -74,20 +73,19 @@ struct ProcessOrder {
     static constexpr auto streams = eventcore::streams(&ProcessOrder::order, &ProcessOrder::customer);
 
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        std::visit(
-            [&](const auto& event) {
-                using T = std::decay_t<decltype(event)>;
-                if constexpr (std::is_same_v<T, OrderPlaced>) {
-                    s.placed = true;
-                    s.total = event.total;
-                } else if constexpr (std::is_same_v<T, OrderProcessed>) {
-                    s.processed = true;
-                } else if constexpr (std::is_same_v<T, CustomerRegistered>) {
-                    s.customer_registered = true;
-                    s.is_vip = event.vip;
-                }
+        eventcore::match(
+            e.payload,
+            [&](const OrderPlaced& placed) {
+                s.placed = true;
+                s.total = placed.total;
             },
-            e.payload);
+            [&](const OrderProcessed&) { s.processed = true; },
+            [&](const CustomerRegistered& registered) {
+                s.customer_registered = true;
+                s.is_vip = registered.vip;
+            },
+            // Points and fraud checks are outcomes of this command, not inputs to it.
+            eventcore::otherwise([] {}));
     }
 
     void handle(const State& s, Context<ProcessOrder>& ctx) const {

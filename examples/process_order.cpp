@@ -15,7 +15,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -121,34 +120,36 @@ struct ProcessOrder {
 
     // One fold over all four streams: each event updates the view of the stream it came from.
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        std::visit(
-            [&](const auto& event) {
-                using T = std::decay_t<decltype(event)>;
-                if constexpr (std::is_same_v<T, OrderPlaced>) {
-                    if (e.stream != order) return;
-                    s.order.placed = true;
-                    s.order.items = event.items;
-                    s.order.total = event.total;
-                } else if constexpr (std::is_same_v<T, OrderConfirmed>) {
-                    if (e.stream == order) s.order.confirmed = true;
-                } else if constexpr (std::is_same_v<T, Restocked>) {
-                    if (e.stream == inventory) s.inventory.stock[event.product] += event.quantity;
-                } else if constexpr (std::is_same_v<T, StockReserved>) {
-                    if (e.stream != inventory) return;
-                    for (const auto& [product, quantity] : event.items) s.inventory.stock[product] -= quantity;
-                } else if constexpr (std::is_same_v<T, CustomerRegistered>) {
-                    if (e.stream != customer) return;
-                    s.customer.registered = true;
-                    s.customer.authorized = event.authorized;
-                } else if constexpr (std::is_same_v<T, CustomerOrderPlaced>) {
-                    // Order history is not needed to decide.
-                } else if constexpr (std::is_same_v<T, FundsDeposited>) {
-                    if (e.stream == payment) s.payment.balance += event.amount;
-                } else if constexpr (std::is_same_v<T, PaymentCharged>) {
-                    if (e.stream == payment) s.payment.balance -= event.amount;
-                }
+        eventcore::match(
+            e.payload,
+            [&](const OrderPlaced& placed) {
+                if (e.stream != order) return;
+                s.order.placed = true;
+                s.order.items = placed.items;
+                s.order.total = placed.total;
             },
-            e.payload);
+            [&](const OrderConfirmed&) {
+                if (e.stream == order) s.order.confirmed = true;
+            },
+            [&](const Restocked& restocked) {
+                if (e.stream == inventory) s.inventory.stock[restocked.product] += restocked.quantity;
+            },
+            [&](const StockReserved& reserved) {
+                if (e.stream != inventory) return;
+                for (const auto& [product, quantity] : reserved.items) s.inventory.stock[product] -= quantity;
+            },
+            [&](const CustomerRegistered& registered) {
+                if (e.stream != customer) return;
+                s.customer.registered = true;
+                s.customer.authorized = registered.authorized;
+            },
+            [](const CustomerOrderPlaced&) {}, // order history is not needed to decide
+            [&](const FundsDeposited& deposited) {
+                if (e.stream == payment) s.payment.balance += deposited.amount;
+            },
+            [&](const PaymentCharged& charged) {
+                if (e.stream == payment) s.payment.balance -= charged.amount;
+            });
     }
 
     void handle(const State& s, Context<ProcessOrder>& ctx) const {

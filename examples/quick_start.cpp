@@ -21,8 +21,9 @@ struct TransferMoney {
 
     void apply(State& s, const eventcore::RecordedEvent<Event>& e) const {
         auto& balance = e.stream == from_account ? s.from : s.to;
-        if (auto* d = std::get_if<MoneyDeposited>(&e.payload)) balance += d->amount;
-        if (auto* w = std::get_if<MoneyWithdrawn>(&e.payload)) balance -= w->amount;
+        eventcore::match(e.payload,   // a handler for every event type, or it does not compile
+                         [&](const MoneyDeposited& d) { balance += d.amount; },
+                         [&](const MoneyWithdrawn& w) { balance -= w.amount; });
     }
 
     void handle(const State& s, eventcore::Context<TransferMoney>& ctx) const {

@@ -12,7 +12,6 @@
 #include <exception>
 #include <stdexcept>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -35,18 +34,9 @@ using BankEvent = std::variant<AccountOpened, MoneyDeposited, MoneyWithdrawn>;
 using Store = eventcore::InMemoryEventStore<BankEvent>;
 
 auto balance_delta(const BankEvent& event) -> std::int64_t {
-    return std::visit(
-        [](const auto& e) -> std::int64_t {
-            using T = std::decay_t<decltype(e)>;
-            if constexpr (std::is_same_v<T, AccountOpened>) {
-                return e.initial_balance;
-            } else if constexpr (std::is_same_v<T, MoneyDeposited>) {
-                return e.amount;
-            } else {
-                return -e.amount;
-            }
-        },
-        event);
+    return eventcore::match(
+        event, [](const AccountOpened& o) { return o.initial_balance; },
+        [](const MoneyDeposited& d) { return d.amount; }, [](const MoneyWithdrawn& w) { return -w.amount; });
 }
 
 struct Account {

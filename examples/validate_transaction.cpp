@@ -15,7 +15,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -82,21 +81,15 @@ struct ValidateTransaction {
         &ValidateTransaction::transaction, &ValidateTransaction::rules_engine, &ValidateTransaction::fraud_history);
 
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        std::visit(
-            [&](const auto& event) {
-                using T = std::decay_t<decltype(event)>;
-                if constexpr (std::is_same_v<T, TransactionSubmitted>) {
-                    s.submitted = true;
-                    s.amount = event.amount;
-                } else if constexpr (std::is_same_v<T, TransactionValidated>) {
-                    s.validated = true;
-                } else if constexpr (std::is_same_v<T, RulesPublished>) {
-                    s.rules = event;
-                } else if constexpr (std::is_same_v<T, ChargebackReported>) {
-                    ++s.chargebacks;
-                }
+        eventcore::match(
+            e.payload,
+            [&](const TransactionSubmitted& submitted) {
+                s.submitted = true;
+                s.amount = submitted.amount;
             },
-            e.payload);
+            [&](const TransactionValidated&) { s.validated = true; },
+            [&](const RulesPublished& rules) { s.rules = rules; },
+            [&](const ChargebackReported&) { ++s.chargebacks; });
     }
 
     void handle(const State& s, Context<ValidateTransaction>& ctx) const {

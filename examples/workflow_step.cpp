@@ -16,7 +16,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -129,25 +128,24 @@ struct CompleteWorkflowStep {
         eventcore::streams(&CompleteWorkflowStep::workflow, &CompleteWorkflowStep::current_step);
 
     void apply(State& s, const RecordedEvent<Event>& e) const {
-        std::visit(
-            [&](const auto& event) {
-                using T = std::decay_t<decltype(event)>;
-                if constexpr (std::is_same_v<T, WorkflowStarted>) {
-                    s.workflow.id = event.workflow_id;
-                    for (const auto& step : event.steps) s.workflow.steps[step.id] = step;
-                } else if constexpr (std::is_same_v<T, WorkflowFinished>) {
-                    s.workflow.finished = true;
-                } else if constexpr (std::is_same_v<T, Activated>) {
-                    auto& step = e.stream == current_step ? s.current_step : s.next_step;
-                    step.id = event.step_id;
-                    step.active = true;
-                } else if constexpr (std::is_same_v<T, Completed>) {
-                    auto& step = e.stream == current_step ? s.current_step : s.next_step;
-                    step.active = false;
-                    step.completed = true;
-                }
+        auto& step = e.stream == current_step ? s.current_step : s.next_step;
+        eventcore::match(
+            e.payload,
+            [&](const WorkflowStarted& started) {
+                s.workflow.id = started.workflow_id;
+                for (const auto& definition : started.steps) s.workflow.steps[definition.id] = definition;
             },
-            e.payload);
+            [&](const WorkflowFinished&) { s.workflow.finished = true; },
+            [&](const Activated& activated) {
+                step.id = activated.step_id;
+                step.active = true;
+            },
+            [&](const Completed&) {
+                step.active = false;
+                step.completed = true;
+            },
+            // The workflow's record of each step's result; the step streams say the rest.
+            [](const StepCompleted&) {});
     }
 
     /// The step this result leads to, if any, from the workflow's definition of the current step.

@@ -9,6 +9,7 @@
 #include <eventcore/event_store.hpp>
 #include <eventcore/executor.hpp>
 #include <eventcore/in_memory_event_store.hpp>
+#include <eventcore/match.hpp>
 #include <eventcore/metadata.hpp>
 #include <eventcore/observer.hpp>
 #include <eventcore/recorded_event.hpp>
