@@ -155,7 +155,7 @@ public:
 };
 } // namespace
 
-TEST_CASE("a commit found but not read back is the outcome, never a reason to commit again",
+TEST_CASE("a commit found after a doubt holds the events of the attempt that landed, without a read",
           "[executor][in_doubt]") {
     Store inner;
     DoubtThenUnreadable store(inner);
@@ -165,30 +165,24 @@ TEST_CASE("a commit found but not read back is the outcome, never a reason to co
     store.arm();
     store.appends = 0;
     const auto command_id = eventcore::Uuid::v7();
-    const auto r = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30},
-                                    ExecuteOptions{.command_id = command_id, .retry = quick(5)});
-    REQUIRE_FALSE(r);
-    CHECK_THAT(r.error().message(), Catch::Contains("committed") && Catch::Contains("could not be read back") &&
-                                        Catch::Contains("the log is busy"));
-    CHECK(balance(inner, id("account-b")) == 30);
-    CHECK(inner.head().value() == eventcore::GlobalPosition{4});
-    // The commit that landed, and the one that found it: no attempt after the failed read.
+    const ExecuteOptions once{.command_id = command_id, .retry = quick(5)};
+    const auto r = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30}, once);
+    REQUIRE(r);
+    CHECK_FALSE(r->duplicate);
+    CHECK_FALSE(r->written_error);
+    CHECK(r->written == read_back(inner, r->events));
+    // The commit that landed, and the one that found it: no attempt after.
     CHECK(store.appends == 2);
-}
 
-TEST_CASE("an in-doubt commit without a caller's command id names the generated id", "[executor][in_doubt]") {
-    Store inner;
-    DoubtThenRefuse store(inner, 1, std::nullopt);
-    CommandExecutor executor{store};
-    REQUIRE(executor.execute(OpenAccount{id("account-a"), 100}));
-    REQUIRE(executor.execute(OpenAccount{id("account-b"), 0}));
-    store.arm();
-    const auto r = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30});
-    REQUIRE_FALSE(r);
-    CHECK(r.error().kind() == ErrorKind::in_doubt);
-    REQUIRE(r.error().command_id().has_value());
-    CHECK_THAT(r.error().message(), Catch::Contains("causation id " + fmt::format("{}", *r.error().command_id())));
-    // The id is the one its events carry: the caller can find them.
-    const auto events = eventcore::load_stream(inner, id("account-b")).value();
-    CHECK(events.back().metadata.causation_id == *r.error().command_id());
+    SECTION("and a duplicate whose events cannot be read back is still a success, saying so") {
+        const auto again = executor.execute(TransferMoney{id("account-a"), id("account-b"), 30}, once);
+        REQUIRE(again);
+        CHECK(again->duplicate);
+        CHECK(again->events == r->events);
+        CHECK(again->written.empty());
+        REQUIRE(again->written_error);
+        CHECK_THAT(again->written_error->message(),
+                   Catch::Contains("could not be read back") && Catch::Contains("the log is busy"));
+        CHECK(balance(inner, id("account-b")) == 30);
+    }
 }

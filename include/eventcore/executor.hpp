@@ -90,6 +90,9 @@ struct ExecutionResultOf : ExecutionResult {
     /// version, global position, metadata (with the commit's `recorded_at`) and payload. For a
     /// `duplicate`, the first execution's, read back from the store.
     std::vector<RecordedEvent<E>> written;
+    /// Why `written` is empty although `events` is not: reading a duplicate's events back from
+    /// the store failed. The commit itself is certain, so this is not a failure of the call.
+    std::optional<Error> written_error;
 };
 
 /// Runs commands against a store:
@@ -275,7 +278,10 @@ private:
         /// attempt: a later receipt for the command id that holds one of them is this call's own.
         void note_doubt(const Error& error) const {
             if (!doubt_) doubt_ = Doubt{attempts_, error.message(), error.code(), {}};
-            if (!last_first_event_.is_nil()) doubt_->first_events.push_back(last_first_event_);
+            if (!last_first_event_.is_nil()) {
+                doubt_->first_events.push_back(last_first_event_);
+                doubted_sent_.push_back(std::move(sent_)); // if it landed, these are its events
+            }
         }
 
         /// Only what cannot do harm is tried again: a conflict or a failure the store vouches is
@@ -493,13 +499,14 @@ private:
                              commit_latency});
             });
             auto written = written_by(receipt);
-            if (!written) return settled(std::move(written).error());
-            return Outcome{{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false},
-                           std::move(*written)};
+            Outcome outcome{{command_id_, attempts_, std::move(receipt.events), std::move(receipt.streams), false}, {}, {}};
+            if (written) outcome.written = std::move(*written);
+            else outcome.written_error = std::move(written).error();
+            return outcome;
         }
 
         [[nodiscard]] auto unchanged(Decision decision) const -> Result<Outcome> {
-            Outcome result{{command_id_, attempts_, {}, {}, false}, {}};
+            Outcome result{{command_id_, attempts_, {}, {}, false}, {}, {}};
             result.streams.reserve(decision.streams.size());
             for (std::size_t i = 0; i < decision.streams.size(); ++i)
                 result.streams.push_back({std::move(decision.streams[i]), decision.versions[i]});
@@ -517,32 +524,34 @@ private:
         }
 
         [[nodiscard]] auto replay(CommitReceipt first) const -> Result<Outcome> {
+            // The commit is certain whatever the read gives: a failed read is noted, never the
+            // outcome (a caller told "failed" would do again what was done).
             auto written = read_back(first);
-            if (!written) return settled(std::move(written).error());
-            return Outcome{{command_id_, attempts_, std::move(first.events), std::move(first.streams), true},
-                           std::move(*written)};
+            Outcome outcome{{command_id_, attempts_, std::move(first.events), std::move(first.streams), true}, {}, {}};
+            if (written) outcome.written = std::move(*written);
+            else outcome.written_error = std::move(written).error();
+            return outcome;
         }
 
-        /// The commit is known and only reading it back failed: that is the outcome, never a
-        /// reason to try the command again (which, without a command id, would commit twice).
-        [[nodiscard]] auto settled(Error error) const -> Result<Outcome> {
-            finished_ = true;
-            observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
-            return fail(std::move(error));
-        }
-
-        /// The events of `receipt` whole: those this attempt sent, if the receipt is theirs, with
-        /// the places the store gave them; otherwise read back from the store.
+        /// The events of `receipt` whole: those an attempt of this call sent (the last one, or one
+        /// in doubt), if the receipt is theirs, with the places the store gave them; otherwise
+        /// (an earlier call's commit) read back from the store.
         [[nodiscard]] auto written_by(const CommitReceipt& receipt) const -> Result<std::vector<RecordedEvent<Event>>> {
-            if (receipt.events.size() != sent_.size() ||
-                (!sent_.empty() && receipt.events.front().event_id != sent_.front().metadata.event_id))
-                return read_back(receipt);
-            for (std::size_t i = 0; i < sent_.size(); ++i) {
-                sent_[i].version = receipt.events[i].version;
-                sent_[i].position = receipt.events[i].position;
-                sent_[i].metadata.recorded_at = receipt.committed_at;
+            const auto theirs = [&](const std::vector<RecordedEvent<Event>>& sent) {
+                return sent.size() == receipt.events.size() &&
+                       (sent.empty() || sent.front().metadata.event_id == receipt.events.front().event_id);
+            };
+            auto* sent = theirs(sent_) ? &sent_ : nullptr;
+            for (auto& doubted : doubted_sent_) {
+                if (sent == nullptr && !receipt.events.empty() && theirs(doubted)) sent = &doubted;
             }
-            return std::move(sent_);
+            if (sent == nullptr) return read_back(receipt);
+            for (std::size_t i = 0; i < sent->size(); ++i) {
+                (*sent)[i].version = receipt.events[i].version;
+                (*sent)[i].position = receipt.events[i].position;
+                (*sent)[i].metadata.recorded_at = receipt.committed_at;
+            }
+            return std::move(*sent);
         }
 
         /// The events of an earlier commit, read from the log: the pages from its first position
@@ -606,6 +615,7 @@ private:
         mutable Uuid last_first_event_{}; // the first event id of the last commit sent
         mutable bool finished_ = false;   // `failed` gave the outcome: no retry
         mutable std::vector<RecordedEvent<Event>> sent_; // the events of the last commit sent
+        mutable std::vector<std::vector<RecordedEvent<Event>>> doubted_sent_; // of each attempt in doubt
     };
 
     S& store_;
