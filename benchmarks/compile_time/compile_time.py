@@ -49,8 +49,8 @@ def main():
         scratch = pathlib.Path(scratch)
         base = scratch / "baseline"
         base.mkdir()
-        archive = subprocess.run(["git", "-C", str(root), "archive", args.baseline, "include"], capture_output=True,
-                                 check=True).stdout
+        archive = subprocess.run(["git", "-C", str(root), "archive", args.baseline, "include",
+                                  "examples/quick_start.cpp"], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         trees = {"baseline": base / "include", "now": root / "include"}
 
@@ -68,7 +68,13 @@ def main():
             light = scratch / "core.cpp"
             light.write_text("#include <eventcore/core.hpp>\nint main() {}\n")
             cases["core.hpp (empty file), now"] = {"now": light}
-        cases["README example"] = {t: root / "examples/quick_start.cpp" for t in trees}
+        if (root / "include/eventcore/concepts.hpp").exists():
+            light = scratch / "concepts.cpp"
+            light.write_text("#include <eventcore/concepts.hpp>\nint main() {}\n")
+            cases["concepts.hpp (empty file), now"] = {"now": light}
+        # Each revision's own README example (the one at the baseline is that revision's).
+        cases["README example"] = {"baseline": base / "examples/quick_start.cpp",
+                                   "now": root / "examples/quick_start.cpp"}
         cases["four commands, SQLite and PostgreSQL"] = {t: here / "four_commands.cpp" for t in trees}
 
         modes = {"syntax only": ["-fsyntax-only"], "object, -O2 -g": ["-O2", "-g"]}

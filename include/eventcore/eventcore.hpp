@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// Everything in eventcore's core: include this, or the one header you need.
+/// Everything in eventcore's core: include this, or the one header you need. Lighter:
+/// `<eventcore/core.hpp>` (vocabulary, commands, executor) and `<eventcore/concepts.hpp>` (the
+/// concepts alone).
 
 #include <eventcore/command.hpp>
 #include <eventcore/context.hpp>
