@@ -4,6 +4,7 @@
 
 #include <eventcore/command.hpp>
 #include <eventcore/deadline.hpp>
+#include <eventcore/detail/function_ref.hpp>
 #include <eventcore/event_store.hpp>
 #include <eventcore/observer.hpp>
 #include <eventcore/retry_policy.hpp>
@@ -140,7 +141,10 @@ public:
     [[nodiscard]] auto execute(const C& command, const ExecuteOptions& options = {}) const -> Result<ExecutionResultOf<event_type>> {
         // Stores that can interrupt a call in flight bound it by the deadline too.
         const DeadlineScope bound(options.deadline);
-        return Run<C>(*this, command, options).execute();
+        const Decider<C> decider(*this, command, options);
+        const auto declare = [&] { return decider.declared_streams(); };
+        const auto decide = [&](std::vector<StreamId> streams) { return decider.decide(std::move(streams)); };
+        return Run(*this, Decider<C>::name, declare, decide, options).execute();
     }
 
     /// Not a command: this overload only explains why.
@@ -164,200 +168,26 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
-    /// One call of `execute`: its settings and what it has learned so far.
+    /// What one attempt decided: the streams read, their versions, the events to write.
+    struct Decision {
+        std::vector<StreamId> streams;
+        std::vector<StreamVersion> versions;
+        std::vector<StreamWrite<event_type>> writes;
+    };
+
+    /// The part of a call that knows the command: its declared streams, and steps 1 to 3 (read,
+    /// fold, resolve and handle). Everything else, `Run` does once per store type, whatever the
+    /// command, so that a file with many commands compiles the retry loop once.
     template <class C>
-    class Run {
-    public:
-        using Outcome = ExecutionResultOf<typename C::Event>;
-
-        Run(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
-            : executor_(executor), command_(command), options_(options),
-              retry_(options.retry ? *options.retry : executor.config_.retry),
-              command_id_(options.command_id ? *options.command_id : Uuid::v7()),
-              started_(executor.config_.observer ? Clock::now() : Clock::time_point{}) {}
-
-        [[nodiscard]] auto execute() -> Result<Outcome> {
-            if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
-            // Every event carries it: refused once, here, rather than by the store at each attempt.
-            if (auto valid = detail::validate_custom_metadata(options_.metadata, "ExecuteOptions::metadata"); !valid)
-                return failed(std::move(valid).error());
-            if (auto first = find_first_execution(); !first || *first) {
-                if (!first) return failed(std::move(first).error());
-                return replay(std::move(**first));
-            }
-            auto declared = declared_streams();
-            if (!declared) return failed(std::move(declared).error());
-
-            for (attempts_ = 1;; ++attempts_) {
-                if (past_deadline_now())
-                    return failed(Error(ErrorKind::timeout,
-                                        fmt::format("command {} reached its deadline before attempt {}", name,
-                                                    attempts_)));
-                observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
-
-                auto outcome = attempt(*declared);
-                if (outcome || finished_ || !retryable(outcome.error())) return outcome;
-                auto error = std::move(outcome).error();
-                if (error.is(ErrorKind::in_doubt)) note_doubt(error);
-                if (error.is(ErrorKind::version_conflict)) {
-                    observe([&](ExecutorObserver& o) {
-                        o.on_conflict({name, command_id_, attempts_, error.conflicts()});
-                    });
-                }
-                if (attempts_ >= retry_.max_attempts) return failed(exhausted(std::move(error)));
-                const auto delay = retry_.delay_after(attempts_);
-                if (past_deadline(Clock::now() + delay))
-                    return failed(Error(ErrorKind::timeout,
-                                        fmt::format("command {} would pass its deadline waiting to retry; last: {}",
-                                                    name, error.message()))
-                                      .with_conflicts({error.conflicts().begin(), error.conflicts().end()}));
-                observe([&](ExecutorObserver& o) { o.on_retry({name, command_id_, attempts_ + 1, delay}); });
-                if (delay.count() > 0) std::this_thread::sleep_for(delay);
-            }
-        }
-
-    private:
-        static constexpr std::string_view name = detail::command_name<C>();
-        using Event = typename C::Event;
+    class Decider {
+        using Event = event_type;
         using State = typename C::State;
 
-        struct Decision {
-            std::vector<StreamId> streams;
-            std::vector<StreamVersion> versions;
-            std::vector<StreamWrite<Event>> writes;
-        };
+    public:
+        static constexpr std::string_view name = detail::command_name<C>();
 
-        auto store() const -> S& { return executor_.store_; }
-
-        auto past_deadline(Clock::time_point t) const -> bool { return options_.deadline && t > *options_.deadline; }
-        // Reads the clock only when there is a deadline: a clock read costs as much as a small commit.
-        auto past_deadline_now() const -> bool { return options_.deadline && Clock::now() > *options_.deadline; }
-
-        template <class F>
-        void observe(F&& notify) const {
-            if (executor_.config_.observer) notify(*executor_.config_.observer);
-        }
-
-        /// Every failure goes out through here. Once an attempt was in doubt, no later failure may
-        /// say that nothing was written: the outcome is the commit, if the store finds it by the
-        /// command id, or `in_doubt`. An `in_doubt` error always carries the command id.
-        [[nodiscard]] auto failed(Error error) const -> Result<Outcome> {
-            finished_ = true; // what comes out of here is the outcome, retryable kind or not
-            if (doubt_ && !error.is(ErrorKind::in_doubt)) {
-                if (options_.command_id) {
-                    if (auto first = store().find_commit(*options_.command_id); first && *first) {
-                        (*first)->duplicate = true; // this call's own, or a twin's: `committed` tells
-                        return committed(std::move(**first), Clock::duration{});
-                    }
-                }
-                error = Error(ErrorKind::in_doubt,
-                              fmt::format("command {} may have committed: attempt {} was in doubt ({}), and then "
-                                          "{}: {}; {}",
-                                          name, doubt_->attempt, doubt_->message, to_string(error.kind()),
-                                          error.message(), how_to_resolve()))
-                            .with_code(doubt_->code);
-            } else if (error.is(ErrorKind::in_doubt) && !doubt_) {
-                error = Error(ErrorKind::in_doubt, fmt::format("{}; {}", error.message(), how_to_resolve()))
-                            .with_code(error.code());
-            }
-            if (error.is(ErrorKind::in_doubt)) error = std::move(error).with_command_id(command_id_);
-            observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
-            return fail(std::move(error));
-        }
-
-        /// What an in-doubt caller can do to learn the truth.
-        auto how_to_resolve() const -> std::string {
-            if (options_.command_id)
-                return fmt::format("execute it again with command id {} to find out", command_id_);
-            return fmt::format("its events, if it landed, carry causation id {}; pass an ExecuteOptions::command_id "
-                               "to make such a call safe to repeat",
-                               command_id_);
-        }
-
-        /// Remembers the first attempt that was in doubt, and the first event id of each such
-        /// attempt: a later receipt for the command id that holds one of them is this call's own.
-        void note_doubt(const Error& error) const {
-            if (!doubt_) doubt_ = Doubt{attempts_, error.message(), error.code(), {}};
-            if (!last_first_event_.is_nil()) {
-                doubt_->first_events.push_back(last_first_event_);
-                doubted_sent_.push_back(std::move(sent_)); // if it landed, these are its events
-            }
-        }
-
-        /// Only what cannot do harm is tried again: a conflict or a failure the store vouches is
-        /// transient (nothing was changed), and, with a caller's command id, a commit in doubt
-        /// (the store refuses a second commit of the id: the retry finds the first if it landed).
-        auto retryable(const Error& e) const -> bool {
-            return e.is(ErrorKind::version_conflict) || e.is(ErrorKind::transient) ||
-                   (e.is(ErrorKind::in_doubt) && options_.command_id.has_value());
-        }
-
-        /// One attempt: decide, then commit. A retryable error comes back as it is; any other
-        /// outcome is final (and already reported to the observer).
-        [[nodiscard]] auto attempt(const std::vector<StreamId>& declared) const -> Result<Outcome> {
-            auto decision = decide(declared);
-            if (!decision) {
-                if (retryable(decision.error())) return fail(std::move(decision).error());
-                return rejected_or_duplicate(std::move(decision).error());
-            }
-            if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
-            // Commit latency is for the observer; without one, no clock reads.
-            const bool timed = executor_.config_.observer != nullptr;
-            const auto commit_started = timed ? Clock::now() : Clock::time_point{};
-            auto request = request_for(std::move(*decision));
-            last_first_event_ = request.events.empty() ? Uuid{} : request.events.front().metadata.event_id;
-            remember_sent(request);
-            auto receipt = store().append(std::move(request));
-            const auto commit_ended = timed ? Clock::now() : Clock::time_point{};
-            if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
-            if (retryable(receipt.error())) return fail(std::move(receipt).error());
-            return failed(std::move(receipt).error());
-        }
-
-        /// Keeps a copy of the events about to be sent, for the result: what the store is given
-        /// it keeps, and reading it back would cost a read.
-        void remember_sent(const AppendRequest<Event>& request) const {
-            sent_.clear();
-            sent_.reserve(request.events.size());
-            for (const auto& e : request.events)
-                sent_.push_back({e.stream, StreamVersion{}, GlobalPosition{}, e.metadata, e.payload});
-        }
-
-        /// With a caller's command id: the first execution's receipt, if there was one.
-        [[nodiscard]] auto find_first_execution() const -> Result<std::optional<CommitReceipt>> {
-            if (!options_.command_id) return std::optional<CommitReceipt>{};
-            return store().find_commit(*options_.command_id);
-        }
-
-        /// A command that failed to decide may have lost a race with its own twin (same command
-        /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
-        [[nodiscard]] auto rejected_or_duplicate(Error error) const -> Result<Outcome> {
-            if (auto first = find_first_execution(); first && *first) {
-                (*first)->duplicate = true;
-                return committed(std::move(**first), Clock::duration{});
-            }
-            return failed(std::move(error));
-        }
-
-        auto exhausted(Error last) const -> Error {
-            // Never report a commit that may have landed as a conflict, which says nothing was written.
-            if (last.is(ErrorKind::in_doubt)) {
-                return Error(ErrorKind::in_doubt,
-                             fmt::format("command {} may have committed: its commit was in doubt in attempt {}, the "
-                                         "last allowed; execute it again with the same command id to find out",
-                                         name, attempts_))
-                    .with_code(last.code());
-            }
-            if (last.is(ErrorKind::transient)) {
-                return Error(ErrorKind::transient, fmt::format("command {} failed in each of its {} attempts; last: {}",
-                                                               name, attempts_, last.message()))
-                    .with_code(last.code());
-            }
-            return Error(ErrorKind::concurrency_exhausted,
-                         fmt::format("command {} met a version conflict in each of its {} attempts; last: {}", name,
-                                     attempts_, last.message()))
-                .with_conflicts({last.conflicts().begin(), last.conflicts().end()});
-        }
+        Decider(const CommandExecutor& executor, const C& command, const ExecuteOptions& options)
+            : executor_(executor), command_(command), options_(options) {}
 
         /// The declared streams' ids, each once (two fields may hold the same id).
         [[nodiscard]] auto declared_streams() const -> Result<std::vector<StreamId>> {
@@ -433,8 +263,10 @@ private:
             -> Result<Decision> {
             Decision decision;
             try {
+                // Through a FunctionRef: the store's read is compiled once, not once per command.
+                const auto fold = [&](const RecordedEvent<Event>& e) { command_.apply(state, e); };
                 auto versions =
-                    store().read_streams(streams, [&](const RecordedEvent<Event>& e) { command_.apply(state, e); });
+                    store().read_streams(streams, detail::FunctionRef<void(const RecordedEvent<Event>&)>(fold));
                 if (!versions) return fail(std::move(versions).error());
                 decision.versions = std::move(*versions);
                 if constexpr (HasResolver<C>) {
@@ -462,6 +294,208 @@ private:
                 error.is(ErrorKind::business_rule) || error.is(ErrorKind::undeclared_stream);
             if (may_depend_on_added && !resolver.added().empty()) return decision;
             return fail(std::move(error));
+        }
+
+    private:
+        auto store() const -> S& { return executor_.store_; }
+        auto past_deadline_now() const -> bool {
+            return options_.deadline && std::chrono::steady_clock::now() > *options_.deadline;
+        }
+
+        const CommandExecutor& executor_;
+        const C& command_;
+        const ExecuteOptions& options_;
+    };
+
+    using Declare = detail::FunctionRef<Result<std::vector<StreamId>>()>;
+    using Decide = detail::FunctionRef<Result<Decision>(std::vector<StreamId>)>;
+
+    /// One call of `execute`: its settings and what it has learned so far.
+    class Run {
+    public:
+        using Outcome = ExecutionResultOf<event_type>;
+
+        Run(const CommandExecutor& executor, std::string_view command_name, Declare declare, Decide decide,
+            const ExecuteOptions& options)
+            : name(command_name), executor_(executor), declare_(declare), decide_(decide), options_(options),
+              retry_(options.retry ? *options.retry : executor.config_.retry),
+              command_id_(options.command_id ? *options.command_id : Uuid::v7()),
+              started_(executor.config_.observer ? Clock::now() : Clock::time_point{}) {}
+
+        [[nodiscard]] auto execute() -> Result<Outcome> {
+            if (auto valid = retry_.validate(); !valid) return failed(std::move(valid).error());
+            // Every event carries it: refused once, here, rather than by the store at each attempt.
+            if (auto valid = detail::validate_custom_metadata(options_.metadata, "ExecuteOptions::metadata"); !valid)
+                return failed(std::move(valid).error());
+            if (auto first = find_first_execution(); !first || *first) {
+                if (!first) return failed(std::move(first).error());
+                return replay(std::move(**first));
+            }
+            auto declared = declare_();
+            if (!declared) return failed(std::move(declared).error());
+
+            for (attempts_ = 1;; ++attempts_) {
+                if (past_deadline_now())
+                    return failed(Error(ErrorKind::timeout,
+                                        fmt::format("command {} reached its deadline before attempt {}", name,
+                                                    attempts_)));
+                observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
+
+                auto outcome = attempt(*declared);
+                if (outcome || finished_ || !retryable(outcome.error())) return outcome;
+                auto error = std::move(outcome).error();
+                if (error.is(ErrorKind::in_doubt)) note_doubt(error);
+                if (error.is(ErrorKind::version_conflict)) {
+                    observe([&](ExecutorObserver& o) {
+                        o.on_conflict({name, command_id_, attempts_, error.conflicts()});
+                    });
+                }
+                if (attempts_ >= retry_.max_attempts) return failed(exhausted(std::move(error)));
+                const auto delay = retry_.delay_after(attempts_);
+                if (past_deadline(Clock::now() + delay))
+                    return failed(Error(ErrorKind::timeout,
+                                        fmt::format("command {} would pass its deadline waiting to retry; last: {}",
+                                                    name, error.message()))
+                                      .with_conflicts({error.conflicts().begin(), error.conflicts().end()}));
+                observe([&](ExecutorObserver& o) { o.on_retry({name, command_id_, attempts_ + 1, delay}); });
+                if (delay.count() > 0) std::this_thread::sleep_for(delay);
+            }
+        }
+
+    private:
+        const std::string_view name;
+        using Event = event_type;
+
+        auto store() const -> S& { return executor_.store_; }
+
+        auto past_deadline(Clock::time_point t) const -> bool { return options_.deadline && t > *options_.deadline; }
+        // Reads the clock only when there is a deadline: a clock read costs as much as a small commit.
+        auto past_deadline_now() const -> bool { return options_.deadline && Clock::now() > *options_.deadline; }
+
+        template <class F>
+        void observe(F&& notify) const {
+            if (executor_.config_.observer) notify(*executor_.config_.observer);
+        }
+
+        /// Every failure goes out through here. Once an attempt was in doubt, no later failure may
+        /// say that nothing was written: the outcome is the commit, if the store finds it by the
+        /// command id, or `in_doubt`. An `in_doubt` error always carries the command id.
+        [[nodiscard]] auto failed(Error error) const -> Result<Outcome> {
+            finished_ = true; // what comes out of here is the outcome, retryable kind or not
+            if (doubt_ && !error.is(ErrorKind::in_doubt)) {
+                if (options_.command_id) {
+                    if (auto first = store().find_commit(*options_.command_id); first && *first) {
+                        (*first)->duplicate = true; // this call's own, or a twin's: `committed` tells
+                        return committed(std::move(**first), Clock::duration{});
+                    }
+                }
+                error = Error(ErrorKind::in_doubt,
+                              fmt::format("command {} may have committed: attempt {} was in doubt ({}), and then "
+                                          "{}: {}; {}",
+                                          name, doubt_->attempt, doubt_->message, to_string(error.kind()),
+                                          error.message(), how_to_resolve()))
+                            .with_code(doubt_->code);
+            } else if (error.is(ErrorKind::in_doubt) && !doubt_) {
+                error = Error(ErrorKind::in_doubt, fmt::format("{}; {}", error.message(), how_to_resolve()))
+                            .with_code(error.code());
+            }
+            if (error.is(ErrorKind::in_doubt)) error = std::move(error).with_command_id(command_id_);
+            observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
+            return fail(std::move(error));
+        }
+
+        /// What an in-doubt caller can do to learn the truth.
+        auto how_to_resolve() const -> std::string {
+            if (options_.command_id)
+                return fmt::format("execute it again with command id {} to find out", command_id_);
+            return fmt::format("its events, if it landed, carry causation id {}; pass an ExecuteOptions::command_id "
+                               "to make such a call safe to repeat",
+                               command_id_);
+        }
+
+        /// Remembers the first attempt that was in doubt, and the first event id of each such
+        /// attempt: a later receipt for the command id that holds one of them is this call's own.
+        void note_doubt(const Error& error) const {
+            if (!doubt_) doubt_ = Doubt{attempts_, error.message(), error.code(), {}};
+            if (!last_first_event_.is_nil()) {
+                doubt_->first_events.push_back(last_first_event_);
+                doubted_sent_.push_back(std::move(sent_)); // if it landed, these are its events
+            }
+        }
+
+        /// Only what cannot do harm is tried again: a conflict or a failure the store vouches is
+        /// transient (nothing was changed), and, with a caller's command id, a commit in doubt
+        /// (the store refuses a second commit of the id: the retry finds the first if it landed).
+        auto retryable(const Error& e) const -> bool {
+            return e.is(ErrorKind::version_conflict) || e.is(ErrorKind::transient) ||
+                   (e.is(ErrorKind::in_doubt) && options_.command_id.has_value());
+        }
+
+        /// One attempt: decide, then commit. A retryable error comes back as it is; any other
+        /// outcome is final (and already reported to the observer).
+        [[nodiscard]] auto attempt(const std::vector<StreamId>& declared) const -> Result<Outcome> {
+            auto decision = decide_(declared);
+            if (!decision) {
+                if (retryable(decision.error())) return fail(std::move(decision).error());
+                return rejected_or_duplicate(std::move(decision).error());
+            }
+            if (decision->writes.empty() && !options_.command_id) return unchanged(std::move(*decision));
+            // Commit latency is for the observer; without one, no clock reads.
+            const bool timed = executor_.config_.observer != nullptr;
+            const auto commit_started = timed ? Clock::now() : Clock::time_point{};
+            auto request = request_for(std::move(*decision));
+            last_first_event_ = request.events.empty() ? Uuid{} : request.events.front().metadata.event_id;
+            remember_sent(request);
+            auto receipt = store().append(std::move(request));
+            const auto commit_ended = timed ? Clock::now() : Clock::time_point{};
+            if (receipt) return committed(std::move(*receipt), commit_ended - commit_started);
+            if (retryable(receipt.error())) return fail(std::move(receipt).error());
+            return failed(std::move(receipt).error());
+        }
+
+        /// Keeps a copy of the events about to be sent, for the result: what the store is given
+        /// it keeps, and reading it back would cost a read.
+        void remember_sent(const AppendRequest<Event>& request) const {
+            sent_.clear();
+            sent_.reserve(request.events.size());
+            for (const auto& e : request.events)
+                sent_.push_back({e.stream, StreamVersion{}, GlobalPosition{}, e.metadata, e.payload});
+        }
+
+        /// With a caller's command id: the first execution's receipt, if there was one.
+        [[nodiscard]] auto find_first_execution() const -> Result<std::optional<CommitReceipt>> {
+            if (!options_.command_id) return std::optional<CommitReceipt>{};
+            return store().find_commit(*options_.command_id);
+        }
+
+        /// A command that failed to decide may have lost a race with its own twin (same command
+        /// id), whose commit changed the state it decided on: then the twin's outcome is ours.
+        [[nodiscard]] auto rejected_or_duplicate(Error error) const -> Result<Outcome> {
+            if (auto first = find_first_execution(); first && *first) {
+                (*first)->duplicate = true;
+                return committed(std::move(**first), Clock::duration{});
+            }
+            return failed(std::move(error));
+        }
+
+        auto exhausted(Error last) const -> Error {
+            // Never report a commit that may have landed as a conflict, which says nothing was written.
+            if (last.is(ErrorKind::in_doubt)) {
+                return Error(ErrorKind::in_doubt,
+                             fmt::format("command {} may have committed: its commit was in doubt in attempt {}, the "
+                                         "last allowed; execute it again with the same command id to find out",
+                                         name, attempts_))
+                    .with_code(last.code());
+            }
+            if (last.is(ErrorKind::transient)) {
+                return Error(ErrorKind::transient, fmt::format("command {} failed in each of its {} attempts; last: {}",
+                                                               name, attempts_, last.message()))
+                    .with_code(last.code());
+            }
+            return Error(ErrorKind::concurrency_exhausted,
+                         fmt::format("command {} met a version conflict in each of its {} attempts; last: {}", name,
+                                     attempts_, last.message()))
+                .with_conflicts({last.conflicts().begin(), last.conflicts().end()});
         }
 
         /// Step 4's request: the writes, and an exact expectation for every stream read.
@@ -597,7 +631,8 @@ private:
         }
 
         const CommandExecutor& executor_;
-        const C& command_;
+        Declare declare_;
+        Decide decide_;
         const ExecuteOptions& options_;
         const RetryPolicy& retry_;
         Uuid command_id_;
