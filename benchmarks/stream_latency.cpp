@@ -10,6 +10,7 @@
 
 #include "baselines.hpp"
 
+#include <eventcore/detail/random.hpp>
 #include <eventcore/eventcore.hpp>
 #include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>

@@ -7,6 +7,7 @@
 
 #include "postgres/connection.hpp"
 
+#include <eventcore/detail/random.hpp>
 #include <eventcore/deadline.hpp>
 #include <eventcore/postgres_event_store.hpp>
 

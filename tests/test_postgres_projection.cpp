@@ -4,6 +4,7 @@
 #include "support/bank.hpp"
 #include "support/projection_scenarios.hpp"
 
+#include <eventcore/detail/random.hpp>
 #include <eventcore/postgres_event_store.hpp>
 
 #include <libpq-fe.h>

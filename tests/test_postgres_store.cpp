@@ -7,6 +7,7 @@
 #include "support/projection_scenarios.hpp"
 #include "support/append_property.hpp"
 
+#include <eventcore/detail/random.hpp>
 #include <eventcore/postgres_event_store.hpp>
 #include <eventcore/sqlite_event_store.hpp>
 

@@ -6,9 +6,6 @@
 
 #include <eventcore/uuid.hpp>
 
-#include <boost/uuid/name_generator_sha1.hpp>
-
-#include <algorithm>
 #include <string_view>
 
 namespace eventcore {
@@ -28,15 +25,7 @@ inline constexpr Uuid command_id_namespace{Uuid::Bytes{0xc6, 0xa2, 0x6f, 0xe6, 0
 /// assert(fmt::format("{}", eventcore::name_based_uuid(dns, "www.example.com")) ==
 ///        "2ed6657d-e927-568b-95e1-2665a8aea6a2");
 /// \endcode
-[[nodiscard]] inline auto name_based_uuid(const Uuid& ns, std::string_view name) -> Uuid {
-    boost::uuids::uuid boost_ns{};
-    std::ranges::copy(ns.bytes(), boost_ns.begin());
-    const boost::uuids::name_generator_sha1 generate(boost_ns);
-    const boost::uuids::uuid made = generate(name.data(), name.size());
-    Uuid::Bytes bytes{};
-    std::ranges::copy(made, bytes.begin());
-    return Uuid(bytes);
-}
+[[nodiscard]] auto name_based_uuid(const Uuid& ns, std::string_view name) -> Uuid;
 
 /// The command id for an idempotency key: `name_based_uuid(command_id_namespace, key)`. The
 /// same key always gives the same id, so a request that arrives twice commits once; keys of

@@ -46,16 +46,7 @@ public:
 
     /// Asks for `stream` to be read; nothing happens if it already is.
     /// Throws `Exception` (`too_many_streams`) past the executor's stream limit.
-    void add_stream(StreamId stream) {
-        if (has_read(stream) || is_added(stream)) return;
-        if (read_.size() + added_.size() >= max_streams_) {
-            throw Exception(Error(ErrorKind::too_many_streams,
-                                  fmt::format("adding stream '{}' would take the command past its limit of {} "
-                                              "streams (ExecutorConfig::max_streams)",
-                                              stream, max_streams_)));
-        }
-        added_.push_back(std::move(stream));
-    }
+    void add_stream(StreamId stream);
 
     /// As `add_stream`, validating `text` first (throws `Exception`, kind `validation`, if invalid).
     void add_stream(std::string_view text) { add_stream(StreamId(text)); }

@@ -82,17 +82,7 @@ public:
     Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {}
 
     /// A `version_conflict` naming every stream that was not where it was expected.
-    [[nodiscard]] static auto conflict(std::vector<VersionConflict> conflicts) -> Error {
-        std::string message;
-        if (!conflicts.empty()) {
-            const auto& c = conflicts.front();
-            message = fmt::format("stream '{}' expected {}, actual version {}", c.stream, c.expected, c.actual);
-            if (conflicts.size() > 1) message += fmt::format(" (and {} more streams)", conflicts.size() - 1);
-        } else {
-            message = "version conflict";
-        }
-        return Error(ErrorKind::version_conflict, std::move(message)).with_conflicts(std::move(conflicts));
-    }
+    [[nodiscard]] static auto conflict(std::vector<VersionConflict> conflicts) -> Error;
 
     [[nodiscard]] auto kind() const noexcept -> ErrorKind { return kind_; }
     [[nodiscard]] auto message() const noexcept -> const std::string& { return message_; }
@@ -152,9 +142,7 @@ private:
 /// \code
 /// auto refuse(std::string_view field, fmt::format_args args) { return eventcore::vfail(ErrorKind::validation, field, args); }
 /// \endcode
-[[nodiscard]] inline auto vfail(ErrorKind kind, fmt::string_view format, fmt::format_args args) -> tl::unexpected<Error> {
-    return tl::unexpected<Error>(Error(kind, fmt::vformat(format, args)));
-}
+[[nodiscard]] auto vfail(ErrorKind kind, fmt::string_view format, fmt::format_args args) -> tl::unexpected<Error>;
 
 /// Shorthand for returning an error from a function that returns `Result<T>`: a thin shell over
 /// `vfail`, whose format string is checked at compile time.
@@ -176,8 +164,7 @@ template <class... Args>
 /// returns the error as a value, with nothing written.
 class Exception : public std::exception {
 public:
-    explicit Exception(Error error)
-        : error_(std::move(error)), what_(fmt::format("{}: {}", to_string(error_.kind()), error_.message())) {}
+    explicit Exception(Error error);
 
     [[nodiscard]] auto error() const& noexcept -> const Error& { return error_; }
     [[nodiscard]] auto error() && noexcept -> Error&& { return std::move(error_); }
@@ -203,67 +190,10 @@ auto value_or_throw(Result<T> result) -> T {
 
 namespace detail {
 /// `text` quoted for a message: control bytes and invalid UTF-8 escaped, long text shortened.
-[[nodiscard]] inline auto quote_for_message(std::string_view text) -> std::string {
-    constexpr std::size_t shown = 64;
-    std::string out = "\"";
-    std::size_t offset = 0;
-    while (offset < text.size() && offset < shown) {
-        const auto d = decode_utf8(text, offset);
-        if (d.valid && !is_control(d.code_point) && d.code_point != U'"' && d.code_point != U'\\') {
-            out.append(text.substr(offset, d.length));
-            offset += d.length;
-        } else {
-            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[offset]));
-            ++offset;
-        }
-    }
-    out += '"';
-    if (offset < text.size()) out += fmt::format("... ({} bytes)", text.size());
-    return out;
-}
+[[nodiscard]] auto quote_for_message(std::string_view text) -> std::string;
+/// The `validation` error for a stream id that breaks `violation`'s rule.
+[[nodiscard]] auto invalid_stream_id(std::string_view text, StreamIdViolation violation) -> Error;
 } // namespace detail
-
-namespace detail {
-[[nodiscard]] inline auto invalid_stream_id(std::string_view text, StreamIdViolation violation) -> Error {
-    return Error(ErrorKind::validation, fmt::format("invalid stream id {}: a stream id {} (byte {})",
-                                                    quote_for_message(text), describe(violation.rule),
-                                                    violation.offset));
-}
-} // namespace detail
-
-[[nodiscard]] inline auto StreamId::parse(std::string_view text) -> Result<StreamId> {
-    if (const auto violation = check_stream_id(text)) return fail(detail::invalid_stream_id(text, violation));
-    return StreamId(trusted, text);
-}
-
-[[nodiscard]] inline auto Uuid::parse(std::string_view text) -> Result<Uuid> {
-    const auto bad = [&] {
-        return fail(ErrorKind::validation, "invalid UUID {}: expected 8-4-4-4-12 hexadecimal digits",
-                    detail::quote_for_message(text));
-    };
-    if (text.size() != 36) return bad();
-    Bytes b{};
-    std::size_t out = 0;
-    for (std::size_t i = 0; i < text.size();) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-') return bad();
-            ++i;
-            continue;
-        }
-        const int hi = hex_value(text[i]);
-        const int lo = hex_value(text[i + 1]);
-        if (hi < 0 || lo < 0) return bad();
-        b[out++] = static_cast<std::uint8_t>(hi * 16 + lo);
-        i += 2;
-    }
-    return Uuid(b);
-}
-
-inline StreamId::StreamId(std::string_view text) {
-    if (const auto violation = check_stream_id(text)) throw Exception(detail::invalid_stream_id(text, violation));
-    value_ = text;
-    hash_ = hash_of(text);
-}
 
 } // namespace eventcore
 

@@ -2,6 +2,7 @@
 /// \file
 /// The `EventStore` concept and the vocabulary of reads and commits.
 
+#include <eventcore/detail/function_ref.hpp>
 #include <eventcore/detail/stream_index.hpp>
 #include <eventcore/error.hpp>
 #include <eventcore/metadata.hpp>
@@ -220,123 +221,53 @@ concept MovesCheckpoints = requires(S& store, std::string_view name, GlobalPosit
 };
 
 /// Checks a checkpoint name: 1 to 255 bytes of UTF-8 without control characters.
-[[nodiscard]] inline auto validate_checkpoint_name(std::string_view name) -> Result<void> {
-    if (name.empty() || name.size() > 255)
-        return fail(ErrorKind::validation, "checkpoint names are 1 to 255 bytes long, got {}", name.size());
-    for (std::size_t i = 0; i < name.size();) {
-        const auto c = decode_utf8(name, i);
-        if (!c.valid || is_control(c.code_point))
-            return fail(ErrorKind::validation, "invalid checkpoint name {}: {}", quote_for_message(name),
-                        c.valid ? "it contains a control character" : "it is not valid UTF-8");
-        i += c.length;
-    }
-    return {};
-}
+[[nodiscard]] auto validate_checkpoint_name(std::string_view name) -> Result<void>;
 
 /// The error of a fenced checkpoint move that found the checkpoint elsewhere.
-[[nodiscard]] inline auto checkpoint_moved(std::string_view name, GlobalPosition from) -> Error {
-    return Error(ErrorKind::projection,
-                 fmt::format("checkpoint {} is no longer at position {}: another runner moved it (this runner's "
-                             "projection lock was lost), so it was not moved from there",
-                             quote_for_message(name), from))
-        .with_code("EVENTCORE_CHECKPOINT_MOVED");
-}
+[[nodiscard]] auto checkpoint_moved(std::string_view name, GlobalPosition from) -> Error;
 
 /// Why `text` cannot be kept as text by every store, if it cannot: it must be valid UTF-8 (RFC
 /// 3629: no encoded surrogates) without NUL, since PostgreSQL's text and jsonb refuse both and
 /// SQLite's JSON functions cannot read the first back. `controls` refuses every control character.
-[[nodiscard]] inline auto text_problem(std::string_view text, bool controls = false) -> std::optional<std::string> {
-    for (std::size_t i = 0; i < text.size();) {
-        const auto c = decode_utf8(text, i);
-        if (!c.valid) return fmt::format("is not valid UTF-8 (at byte {} of {})", i, text.size());
-        if (c.code_point == 0) return fmt::format("holds a NUL character (at byte {})", i);
-        if (controls && is_control(c.code_point))
-            return fmt::format("holds a control character (at byte {})", i);
-        i += c.length;
-    }
-    return std::nullopt;
-}
+[[nodiscard]] auto text_problem(std::string_view text, bool controls = false) -> std::optional<std::string>;
 
 /// Checks metadata that goes into a store as text: the command name and the custom key/value
 /// pairs. One rule for every store, checked before any store takes a lock.
-[[nodiscard]] inline auto validate_custom_metadata(const std::vector<std::pair<std::string, std::string>>& custom,
-                                                   std::string_view where) -> Result<void> {
-    for (std::size_t i = 0; i < custom.size(); ++i) {
-        if (auto why = text_problem(custom[i].first))
-            return fail(ErrorKind::validation, "{}: the key of custom metadata pair #{} ({}) {}", where, i,
-                        quote_for_message(custom[i].first), *why);
-        if (auto why = text_problem(custom[i].second))
-            return fail(ErrorKind::validation, "{}: the value of custom metadata pair #{} (key {}) {}", where, i,
-                        quote_for_message(custom[i].first), *why);
-    }
-    return {};
-}
+[[nodiscard]] auto validate_custom_metadata(const std::vector<std::pair<std::string, std::string>>& custom,
+                                            std::string_view where) -> Result<void>;
 
 /// The longest start of `text` that is valid UTF-8 without NUL: all of it, or the bytes before
 /// the first that are not. Stores whose parameters must be text match a prefix by bytes with it.
-[[nodiscard]] inline auto valid_text_head(std::string_view text) noexcept -> std::string_view {
-    for (std::size_t i = 0; i < text.size();) {
-        const auto c = decode_utf8(text, i);
-        if (!c.valid || c.code_point == 0) return text.substr(0, i);
-        i += c.length;
-    }
-    return text;
-}
+[[nodiscard]] auto valid_text_head(std::string_view text) noexcept -> std::string_view;
 
 /// Checks the type name a store records for commit event #`index`: not empty, valid UTF-8, no
 /// control characters.
-[[nodiscard]] inline auto validate_event_type(std::size_t index, const StreamId& stream, std::string_view type)
-    -> Result<void> {
-    if (type.empty())
-        return fail(ErrorKind::validation, "commit event #{} (stream '{}'): its event type name is empty", index,
-                    stream);
-    if (auto why = text_problem(type, true))
-        return fail(ErrorKind::validation, "commit event #{} (stream '{}'): its event type name {} {}", index, stream,
-                    quote_for_message(type), *why);
-    return {};
-}
+[[nodiscard]] auto validate_event_type(std::size_t index, const StreamId& stream, std::string_view type)
+    -> Result<void>;
 
 /// Checks the metadata of commit event #`index` that stores keep as text.
-[[nodiscard]] inline auto validate_event(std::size_t index, const StreamId& stream, const EventMetadata& metadata)
-    -> Result<void> {
-    const auto where = [&] { return fmt::format("commit event #{} (stream '{}')", index, stream); };
-    if (auto why = text_problem(metadata.command))
-        return fail(ErrorKind::validation, "{}: its command name {} {}", where(), quote_for_message(metadata.command),
-                    *why);
-    if (!metadata.custom.empty()) {
-        if (auto valid = validate_custom_metadata(metadata.custom, where()); !valid) return valid;
-    }
-    return {};
-}
+[[nodiscard]] auto validate_event(std::size_t index, const StreamId& stream, const EventMetadata& metadata)
+    -> Result<void>;
+
+/// What `validate_request` needs of an event to write: where it goes and its metadata.
+struct EventHead {
+    const StreamId& stream;
+    const EventMetadata& metadata;
+};
+
+/// `validate_request` without the event type: `event(i)` gives the head of event #i of `events`.
+[[nodiscard]] auto validate_request(std::span<const StreamExpectation> expectations, std::size_t events,
+                                    FunctionRef<EventHead(std::size_t)> event) -> Result<std::vector<std::size_t>>;
 
 /// Checks the shape of a request before a store takes any lock: ids present, no stream
 /// expected twice, every written stream expected, metadata storable as text (see
 /// `validate_event`). Returns, for each event, the index of its stream's expectation.
 template <class E>
 [[nodiscard]] auto validate_request(const AppendRequest<E>& request) -> Result<std::vector<std::size_t>> {
-    const auto& ex = request.expectations;
-    const BasicStreamIndex<StreamExpectation> index{std::span<const StreamExpectation>(ex)};
-    for (std::size_t i = 0; i < ex.size(); ++i) {
-        if (ex[i].stream.empty()) return fail(ErrorKind::validation, "commit expectation #{} has an empty stream id", i);
-        if (index.find(ex[i].stream) != i)
-            return fail(ErrorKind::validation, "commit lists stream '{}' twice in its expectations", ex[i].stream);
-    }
-    std::vector<std::size_t> owner(request.events.size());
-    for (std::size_t e = 0; e < request.events.size(); ++e) {
-        const auto& stream = request.events[e].stream;
-        // Events of one stream usually come together: try the previous event's stream first.
-        std::size_t i = e > 0 && ex[owner[e - 1]].stream == stream ? owner[e - 1] : index.find(stream);
-        if (i == BasicStreamIndex<StreamExpectation>::npos) {
-            if (stream.empty()) return fail(ErrorKind::validation, "commit event #{} has an empty stream id", e);
-            return fail(ErrorKind::validation,
-                        "commit writes to stream '{}' without an expectation for it (use ExpectedVersion::any() "
-                        "to write without a check)",
-                        stream);
-        }
-        owner[e] = i;
-        if (auto valid = validate_event(e, stream, request.events[e].metadata); !valid) return fail(std::move(valid).error());
-    }
-    return owner;
+    return validate_request(request.expectations, request.events.size(), [&](std::size_t i) {
+        const auto& e = request.events[i];
+        return EventHead{e.stream, e.metadata};
+    });
 }
 } // namespace detail
 

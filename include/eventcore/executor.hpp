@@ -115,6 +115,49 @@ struct ExecutionResultOf : ExecutionResult {
 /// if (!result) fmt::print("failed: {}\n", result.error());
 /// else fmt::print("committed in {} attempt(s)\n", result->attempts);
 /// \endcode
+namespace detail {
+// The executor's messages, and what it needs that does not depend on the store or the command:
+// compiled once, in the library.
+[[nodiscard]] auto deadline_before_attempt(std::string_view command, std::uint32_t attempt) -> Error;
+[[nodiscard]] auto deadline_before_retry(std::string_view command, const Error& last) -> Error;
+/// `in_doubt` for a command whose attempt `attempt` was in doubt and that then failed with `error`.
+[[nodiscard]] auto in_doubt_then_failed(std::string_view command, std::uint32_t attempt, std::string_view doubt,
+                                        std::string code, const Error& error, bool caller_id, const Uuid& command_id)
+    -> Error;
+/// `error` (in doubt), with what its caller can do to learn the truth.
+[[nodiscard]] auto in_doubt(Error error, bool caller_id, const Uuid& command_id) -> Error;
+/// The error of a command whose every attempt met `last`, a retryable error.
+[[nodiscard]] auto exhausted(std::string_view command, std::uint32_t attempts, Error last) -> Error;
+[[nodiscard]] auto unreadable_commit(std::string_view command, const Uuid& command_id, const Error& read) -> Error;
+[[nodiscard]] auto empty_declared_stream(std::string_view command, std::size_t field) -> Error;
+[[nodiscard]] auto no_declared_stream(std::string_view command) -> Error;
+[[nodiscard]] auto too_many_declared_streams(std::string_view command, std::size_t streams, std::size_t limit) -> Error;
+[[nodiscard]] auto discovery_limit(std::string_view command, std::uint32_t rounds, std::span<const StreamId> added)
+    -> Error;
+[[nodiscard]] auto deadline_discovering(std::string_view command) -> Error;
+/// Removes every id that occurs earlier in `ids`, keeping the order of the rest.
+void keep_first_occurrences(std::vector<StreamId>& ids);
+[[nodiscard]] auto commit_missing_events(std::string_view command, const Uuid& command_id, std::size_t events,
+                                         std::size_t found) -> Error;
+
+/// The events of a receipt by event id, to match the events of a commit read back from the log.
+class ReceiptIndex {
+public:
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    /// `events` must not be empty.
+    explicit ReceiptIndex(std::span<const WrittenEvent> events);
+    /// Where the event with `id` is in the receipt, or `npos`.
+    [[nodiscard]] auto find(const Uuid& id) const noexcept -> std::size_t;
+    [[nodiscard]] auto first() const noexcept -> GlobalPosition { return first_; }
+    [[nodiscard]] auto last() const noexcept -> GlobalPosition { return last_; }
+
+private:
+    std::vector<std::pair<Uuid, std::size_t>> by_id_;
+    GlobalPosition first_;
+    GlobalPosition last_;
+};
+} // namespace detail
+
 template <EventStore S>
 class CommandExecutor {
 public:
@@ -200,30 +243,13 @@ private:
                 const auto ids = f.one != nullptr ? std::span<const StreamId>(&(command_.*f.one), 1)
                                                   : std::span<const StreamId>(command_.*f.many);
                 for (const auto& id : ids) {
-                    if (id.empty())
-                        return fail(ErrorKind::validation,
-                                    "command {}: declared stream field #{} (in the order of `streams`) holds an "
-                                    "empty stream id",
-                                    name, field);
+                    if (id.empty()) return fail(detail::empty_declared_stream(name, field));
                     all.push_back(id);
                 }
                 ++field;
             }
-            if (all.empty())
-                return fail(ErrorKind::validation, "command {} declares no stream: its stream lists are all empty", name);
-            // Keep each id's first occurrence, in declaration order, in place.
-            std::vector<bool> first(all.size());
-            {
-                const detail::StreamIndex index(all);
-                for (std::size_t i = 0; i < all.size(); ++i) first[i] = index.find(all[i]) == i;
-            }
-            std::size_t kept = 0;
-            for (std::size_t i = 0; i < all.size(); ++i) {
-                if (!first[i]) continue;
-                if (kept != i) all[kept] = std::move(all[i]);
-                ++kept;
-            }
-            all.resize(kept);
+            if (all.empty()) return fail(detail::no_declared_stream(name));
+            detail::keep_first_occurrences(all);
             return all;
         }
 
@@ -231,9 +257,7 @@ private:
         [[nodiscard]] auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
             const auto& limits = executor_.config_;
             if (streams.size() > limits.max_streams)
-                return fail(ErrorKind::too_many_streams,
-                            "command {} declares {} streams, more than the limit of {} (ExecutorConfig::max_streams)",
-                            name, streams.size(), limits.max_streams);
+                return fail(detail::too_many_declared_streams(name, streams.size(), limits.max_streams));
             for (std::uint32_t round = 1;; ++round) {
                 State state{};
                 StreamResolver resolver(streams, limits.max_streams);
@@ -244,12 +268,8 @@ private:
                     return std::move(*outcome);
                 }
                 if (round > limits.max_discovery_rounds)
-                    return fail(ErrorKind::discovery_limit,
-                                "command {} added streams in more than {} rounds "
-                                "(ExecutorConfig::max_discovery_rounds); last added: '{}'",
-                                name, limits.max_discovery_rounds, fmt::join(resolver.added(), "', '"));
-                if (past_deadline_now())
-                    return fail(ErrorKind::timeout, "command {} reached its deadline while discovering streams", name);
+                    return fail(detail::discovery_limit(name, limits.max_discovery_rounds, resolver.added()));
+                if (past_deadline_now()) return fail(detail::deadline_discovering(name));
                 auto added = resolver.take_added();
                 streams.insert(streams.end(), std::make_move_iterator(added.begin()),
                                std::make_move_iterator(added.end()));
@@ -336,9 +356,7 @@ private:
 
             for (attempts_ = 1;; ++attempts_) {
                 if (past_deadline_now())
-                    return failed(Error(ErrorKind::timeout,
-                                        fmt::format("command {} reached its deadline before attempt {}", name,
-                                                    attempts_)));
+                    return failed(detail::deadline_before_attempt(name, attempts_));
                 observe([&](ExecutorObserver& o) { o.on_attempt({name, command_id_, attempts_}); });
 
                 auto outcome = attempt(*declared);
@@ -352,11 +370,7 @@ private:
                 }
                 if (attempts_ >= retry_.max_attempts) return failed(exhausted(std::move(error)));
                 const auto delay = retry_.delay_after(attempts_);
-                if (past_deadline(Clock::now() + delay))
-                    return failed(Error(ErrorKind::timeout,
-                                        fmt::format("command {} would pass its deadline waiting to retry; last: {}",
-                                                    name, error.message()))
-                                      .with_conflicts({error.conflicts().begin(), error.conflicts().end()}));
+                if (past_deadline(Clock::now() + delay)) return failed(detail::deadline_before_retry(name, error));
                 observe([&](ExecutorObserver& o) { o.on_retry({name, command_id_, attempts_ + 1, delay}); });
                 if (delay.count() > 0) std::this_thread::sleep_for(delay);
             }
@@ -389,28 +403,14 @@ private:
                         return committed(std::move(**first), Clock::duration{});
                     }
                 }
-                error = Error(ErrorKind::in_doubt,
-                              fmt::format("command {} may have committed: attempt {} was in doubt ({}), and then "
-                                          "{}: {}; {}",
-                                          name, doubt_->attempt, doubt_->message, to_string(error.kind()),
-                                          error.message(), how_to_resolve()))
-                            .with_code(doubt_->code);
+                error = detail::in_doubt_then_failed(name, doubt_->attempt, doubt_->message, doubt_->code, error,
+                                                     options_.command_id.has_value(), command_id_);
             } else if (error.is(ErrorKind::in_doubt) && !doubt_) {
-                error = Error(ErrorKind::in_doubt, fmt::format("{}; {}", error.message(), how_to_resolve()))
-                            .with_code(error.code());
+                error = detail::in_doubt(std::move(error), options_.command_id.has_value(), command_id_);
             }
             if (error.is(ErrorKind::in_doubt)) error = std::move(error).with_command_id(command_id_);
             observe([&](ExecutorObserver& o) { o.on_failure({name, command_id_, attempts_, error}); });
             return fail(std::move(error));
-        }
-
-        /// What an in-doubt caller can do to learn the truth.
-        auto how_to_resolve() const -> std::string {
-            if (options_.command_id)
-                return fmt::format("execute it again with command id {} to find out", command_id_);
-            return fmt::format("its events, if it landed, carry causation id {}; pass an ExecuteOptions::command_id "
-                               "to make such a call safe to repeat",
-                               command_id_);
         }
 
         /// Remembers the first attempt that was in doubt, and the first event id of each such
@@ -478,25 +478,7 @@ private:
             return failed(std::move(error));
         }
 
-        auto exhausted(Error last) const -> Error {
-            // Never report a commit that may have landed as a conflict, which says nothing was written.
-            if (last.is(ErrorKind::in_doubt)) {
-                return Error(ErrorKind::in_doubt,
-                             fmt::format("command {} may have committed: its commit was in doubt in attempt {}, the "
-                                         "last allowed; execute it again with the same command id to find out",
-                                         name, attempts_))
-                    .with_code(last.code());
-            }
-            if (last.is(ErrorKind::transient)) {
-                return Error(ErrorKind::transient, fmt::format("command {} failed in each of its {} attempts; last: {}",
-                                                               name, attempts_, last.message()))
-                    .with_code(last.code());
-            }
-            return Error(ErrorKind::concurrency_exhausted,
-                         fmt::format("command {} met a version conflict in each of its {} attempts; last: {}", name,
-                                     attempts_, last.message()))
-                .with_conflicts({last.conflicts().begin(), last.conflicts().end()});
-        }
+        auto exhausted(Error last) const -> Error { return detail::exhausted(name, attempts_, std::move(last)); }
 
         /// Step 4's request: the writes, and an exact expectation for every stream read.
         auto request_for(Decision decision) const -> AppendRequest<Event> {
@@ -592,41 +574,30 @@ private:
         /// on, until each of its events was seen.
         [[nodiscard]] auto read_back(const CommitReceipt& receipt) const -> Result<std::vector<RecordedEvent<Event>>> {
             const auto& where = receipt.events;
-            std::vector<RecordedEvent<Event>> found;
-            if (where.empty()) return found;
-            found.reserve(where.size());
-            const auto span = std::ranges::minmax(where, {}, &WrittenEvent::position);
-            const GlobalPosition last = span.max.position;
+            if (where.empty()) return std::vector<RecordedEvent<Event>>{};
+            const detail::ReceiptIndex index(where);
+            std::vector<std::optional<RecordedEvent<Event>>> slots(where.size()); // in the receipt's order
+            std::size_t found = 0;
             LogQuery query;
-            query.after = GlobalPosition(span.min.position.value() - 1);
+            query.after = GlobalPosition(index.first().value() - 1);
             query.limit = where.size();
-            const auto ours = [&](const RecordedEvent<Event>& e) {
-                return std::ranges::any_of(where, [&](const WrittenEvent& w) { return w.event_id == e.metadata.event_id; });
-            };
-            while (found.size() < where.size() && query.after < last) {
+            while (found < where.size() && query.after < index.last()) {
                 auto page = store().read_all(query, [&](const RecordedEvent<Event>& e) {
-                    if (e.position <= last && ours(e)) found.push_back(e);
+                    if (e.position > index.last()) return;
+                    const auto at = index.find(e.metadata.event_id);
+                    if (at != detail::ReceiptIndex::npos && !slots[at]) {
+                        slots[at] = e;
+                        ++found;
+                    }
                 });
-                if (!page)
-                    return fail(Error(page.error().kind(),
-                                      fmt::format("command {} committed (command id {}), but its events could not be "
-                                                  "read back: {}",
-                                                  name, command_id_, page.error().message()))
-                                    .with_code(page.error().code()));
+                if (!page) return fail(detail::unreadable_commit(name, command_id_, page.error()));
                 if (page->last <= query.after) break; // the log ends here
                 query.after = page->last;
             }
-            if (found.size() != where.size())
-                return fail(ErrorKind::storage,
-                            "command {} committed (command id {}) {} events, but {} of them are not in the log",
-                            name, command_id_, where.size(), where.size() - found.size());
-            // In the receipt's order, which is the request's.
+            if (found != where.size()) return fail(detail::commit_missing_events(name, command_id_, where.size(), found));
             std::vector<RecordedEvent<Event>> ordered;
             ordered.reserve(where.size());
-            for (const auto& w : where) {
-                auto it = std::ranges::find(found, w.event_id, [](const auto& e) { return e.metadata.event_id; });
-                ordered.push_back(std::move(*it));
-            }
+            for (auto& slot : slots) ordered.push_back(std::move(*slot));
             return ordered;
         }
 

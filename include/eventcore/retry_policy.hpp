@@ -2,12 +2,9 @@
 /// \file
 /// `RetryPolicy`: how the executor waits between attempts after a version conflict.
 
-#include <eventcore/detail/random.hpp>
 #include <eventcore/error.hpp>
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 
 namespace eventcore {
@@ -41,31 +38,10 @@ struct RetryPolicy {
     bool jitter = true;
 
     /// The pause after the `attempt`-th attempt (1-based) met a conflict.
-    [[nodiscard]] auto delay_after(std::uint32_t attempt) const -> std::chrono::microseconds {
-        double delay = static_cast<double>(initial_delay.count());
-        if (backoff == Backoff::exponential) {
-            delay *= std::pow(multiplier, static_cast<double>(std::max<std::uint32_t>(attempt, 1) - 1));
-        }
-        delay = std::min(delay, static_cast<double>(max_delay.count()));
-        if (jitter) {
-            delay *= static_cast<double>(detail::random_u64() >> 11) * 0x1.0p-53; // uniform in [0, 1)
-        }
-        return std::chrono::microseconds{static_cast<std::int64_t>(delay)};
-    }
+    [[nodiscard]] auto delay_after(std::uint32_t attempt) const -> std::chrono::microseconds;
 
     /// Checks the settings; the executor calls this before using a policy.
-    [[nodiscard]] auto validate() const -> Result<void> {
-        if (max_attempts < 1) return fail(ErrorKind::validation, "RetryPolicy::max_attempts must be at least 1, got 0");
-        if (initial_delay.count() < 0)
-            return fail(ErrorKind::validation, "RetryPolicy::initial_delay must not be negative, got {} us",
-                        initial_delay.count());
-        if (max_delay < initial_delay)
-            return fail(ErrorKind::validation, "RetryPolicy::max_delay ({} us) must not be less than initial_delay ({} us)",
-                        max_delay.count(), initial_delay.count());
-        if (!(multiplier >= 1.0))
-            return fail(ErrorKind::validation, "RetryPolicy::multiplier must be at least 1, got {}", multiplier);
-        return {};
-    }
+    [[nodiscard]] auto validate() const -> Result<void>;
 };
 
 } // namespace eventcore

@@ -2,14 +2,11 @@
 /// \file
 /// `Uuid`, with time-ordered version 7 generation (RFC 9562).
 
-#include <eventcore/detail/random.hpp>
 #include <eventcore/result.hpp>
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <compare>
 #include <cstdint>
@@ -43,26 +40,7 @@ public:
 
     /// As `v7()`, with the time read by the caller: one clock read for many ids (a commit's
     /// events). Still greater than every id made before, whatever `now` says.
-    [[nodiscard]] static auto v7(std::chrono::system_clock::time_point now) -> Uuid {
-        static std::atomic<std::uint64_t> last{0}; // (unix_ms << 12) | counter
-        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-        const std::uint64_t floor = static_cast<std::uint64_t>(now_ms) << 12;
-        std::uint64_t prev = last.load(std::memory_order_relaxed);
-        std::uint64_t next = 0;
-        do {
-            next = std::max(prev + 1, floor);
-        } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
-
-        const std::uint64_t ms = next >> 12;
-        const std::uint64_t random = detail::random_u64();
-        Bytes b{};
-        for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
-        b[6] = static_cast<std::uint8_t>(0x70 | ((next >> 8) & 0x0F));
-        b[7] = static_cast<std::uint8_t>(next & 0xFF);
-        b[8] = static_cast<std::uint8_t>(0x80 | ((random >> 56) & 0x3F));
-        for (int i = 9; i < 16; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(random >> (8 * (15 - i)));
-        return Uuid(b);
-    }
+    [[nodiscard]] static auto v7(std::chrono::system_clock::time_point now) -> Uuid;
 
     /// Parses the canonical form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case).
     [[nodiscard]] static auto parse(std::string_view text) -> Result<Uuid>;
@@ -82,13 +60,6 @@ public:
     friend constexpr auto operator<=>(const Uuid&, const Uuid&) noexcept = default;
 
 private:
-    static constexpr auto hex_value(char c) noexcept -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    }
-
     Bytes bytes_{};
 };
 

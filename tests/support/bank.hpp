@@ -113,6 +113,29 @@ struct TransferMoney {
     }
 };
 
+/// Many small deposits, alternating between two accounts: a commit of many events.
+struct DepositInInstalments {
+    StreamId first;
+    StreamId second;
+    std::int64_t instalments;
+
+    using Event = BankEvent;
+    using State = TransferState;
+    static constexpr std::string_view name = "DepositInInstalments";
+    static constexpr auto streams = eventcore::streams(&DepositInInstalments::first, &DepositInInstalments::second);
+
+    void apply(State&, const RecordedEvent<Event>&) const {}
+    void handle(const State&, Context<DepositInInstalments>& ctx) const {
+        for (std::int64_t i = 0; i < instalments; ++i) {
+            if (i % 2 == 0) {
+                ctx.write<&DepositInInstalments::first>(MoneyDeposited{i + 1});
+            } else {
+                ctx.write<&DepositInInstalments::second>(MoneyDeposited{i + 1});
+            }
+        }
+    }
+};
+
 /// A transfer checked against a limit stream it reads but does not write.
 struct LimitedTransfer {
     StreamId from_account;
@@ -199,6 +222,18 @@ void check_result_holds_written_events(S& store) {
     REQUIRE(again);
     CHECK(again->duplicate);
     CHECK(again->written == first->written);
+
+    // A duplicate of a commit of many events, on two streams, read back in the commit's order.
+    const eventcore::ExecuteOptions many{.command_id = eventcore::Uuid::v7()};
+    const auto big = executor.execute(DepositInInstalments{id("account-1"), id("account-2"), 301}, many);
+    REQUIRE(big);
+    REQUIRE(big->written.size() == 301);
+    const auto big_again = executor.execute(DepositInInstalments{id("account-1"), id("account-2"), 301}, many);
+    REQUIRE(big_again);
+    CHECK(big_again->duplicate);
+    CHECK(big_again->written == big->written);
+    CHECK(std::get<MoneyDeposited>(big_again->written.back().payload).amount == 301);
+    CHECK(big_again->written[1].stream == id("account-2"));
 
     // A plain `ExecutionResult` is still what it was.
     const eventcore::Result<eventcore::ExecutionResult> plain =

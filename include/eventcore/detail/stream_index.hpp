@@ -6,18 +6,16 @@
 
 #include <eventcore/stream_id.hpp>
 
-#include <algorithm>
 #include <compare>
 #include <cstddef>
-#include <functional>
 #include <span>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 namespace eventcore::detail {
 
-/// Over `StreamId`s, or over records with a `stream` member (`StreamExpectation`).
+/// Over `StreamId`s, or over records with a `stream` member (`StreamExpectation`). Its members
+/// are compiled in the library, for those two.
 template <class T>
 class BasicStreamIndex {
 public:
@@ -27,56 +25,20 @@ public:
 
     BasicStreamIndex() = default;
     /// Indexes `streams`, which must outlive the index and not change while it is used.
-    explicit BasicStreamIndex(std::span<const T> streams) : streams_(streams) {
-        if (streams.size() <= scan_limit) return;
-        // Hashes and positions in one sorted array: one allocation, and a lookup compares
-        // integers until it meets the right hash.
-        by_hash_.reserve(streams.size());
-        for (std::size_t i = 0; i < streams.size(); ++i) by_hash_.push_back({stream_of(streams[i]).hash(), i});
-        std::ranges::sort(by_hash_);
-    }
+    explicit BasicStreamIndex(std::span<const T> streams);
 
     /// The position of the first occurrence of `stream`, or `npos`. A `StreamId` brings its
     /// hash along; text is hashed here.
     [[nodiscard]] auto find(const StreamId& stream) const noexcept -> std::size_t {
         return find(stream.view(), stream.hash());
     }
-    [[nodiscard]] auto find(std::string_view stream) const noexcept -> std::size_t {
-        return streams_.size() <= scan_limit ? scan(stream) : find(stream, StreamId::hash_of(stream));
-    }
+    [[nodiscard]] auto find(std::string_view stream) const noexcept -> std::size_t;
     [[nodiscard]] auto contains(const StreamId& stream) const noexcept -> bool { return find(stream) != npos; }
     [[nodiscard]] auto contains(std::string_view stream) const noexcept -> bool { return find(stream) != npos; }
 
 private:
-    static auto stream_of(const T& t) noexcept -> const StreamId& {
-        if constexpr (std::is_same_v<T, StreamId>) {
-            return t;
-        } else {
-            return t.stream;
-        }
-    }
-
-    auto scan(std::string_view stream) const noexcept -> std::size_t {
-        for (std::size_t i = 0; i < streams_.size(); ++i) {
-            if (stream_of(streams_[i]) == stream) return i;
-        }
-        return npos;
-    }
-
-    auto find(std::string_view stream, std::size_t h) const noexcept -> std::size_t {
-        if (streams_.size() <= scan_limit) {
-            for (std::size_t i = 0; i < streams_.size(); ++i) {
-                const StreamId& candidate = stream_of(streams_[i]);
-                if (candidate.hash() == h && candidate == stream) return i;
-            }
-            return npos;
-        }
-        // Entries of one hash are sorted by position: the first that matches is the first occurrence.
-        for (auto it = std::ranges::lower_bound(by_hash_, Entry{h, 0}); it != by_hash_.end() && it->hash == h; ++it) {
-            if (stream_of(streams_[it->position]) == stream) return it->position;
-        }
-        return npos;
-    }
+    auto scan(std::string_view stream) const noexcept -> std::size_t;
+    auto find(std::string_view stream, std::size_t h) const noexcept -> std::size_t;
 
     struct Entry {
         std::size_t hash;
