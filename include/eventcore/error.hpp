@@ -123,7 +123,7 @@ public:
         return std::move(*this);
     }
 
-    friend auto operator==(const Error&, const Error&) -> bool = default;
+    friend auto operator==(const Error&, const Error&) -> bool;
 
 private:
     ErrorKind kind_;

@@ -249,6 +249,15 @@ concept MovesCheckpoints = requires(S& store, std::string_view name, GlobalPosit
 [[nodiscard]] auto validate_event(std::size_t index, const StreamId& stream, const EventMetadata& metadata)
     -> Result<void>;
 
+/// The `timeout` of a projection lock that another runner held for all of `waited`.
+[[nodiscard]] auto projection_running(std::string_view name, std::chrono::milliseconds waited) -> Error;
+/// The `serialization` error of an event for `stream` that its codec refused with `why`.
+[[nodiscard]] auto unencodable_event(const StreamId& stream, const Error& why) -> Error;
+/// The `storage` error of a stored stream id that is not valid (`why`).
+[[nodiscard]] auto invalid_stored_stream(const Error& why) -> Error;
+/// The `deserialization` error of a stored event its codec could not decode.
+[[nodiscard]] auto undecodable_event(const StreamId& stream, StreamVersion version, const Error& why) -> Error;
+
 /// What `validate_request` needs of an event to write: where it goes and its metadata.
 struct EventHead {
     const StreamId& stream;

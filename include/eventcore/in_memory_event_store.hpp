@@ -259,7 +259,7 @@ public:
         std::unique_lock lock(shared->mutex);
         const auto free = [&] { return !shared->running.contains(name); };
         if (!shared->released.wait_for(lock, wait, free)) {
-            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+            return fail(detail::projection_running(name, wait));
         }
         shared->running.emplace(name);
         return ProjectionLock([shared, key = std::string(name)] {

@@ -103,6 +103,15 @@ concept HasTransactions = requires(S& s) {
     s.transaction([](SqlSession&) -> Result<void> { return {}; });
 };
 
+/// The error a projection stops with when its lock was lost (`why`).
+[[nodiscard]] auto projection_lock_lost(std::string_view projection, const Error& why) -> Error;
+/// The error a projection stops with at an event, after `attempts` tries under a retry policy
+/// (0: no retry policy).
+[[nodiscard]] auto projection_stopped(std::string_view projection, const StreamId& stream, StreamVersion version,
+                                      GlobalPosition position, std::uint32_t attempts, const Error& error) -> Error;
+/// The `projection` error of a projector that threw something other than an `Exception`.
+[[nodiscard]] auto projector_threw(const std::exception& e) -> Error;
+
 /// Runs a projector's `apply`, turning whatever it returns or throws into a `Result`.
 template <class F>
 [[nodiscard]] auto guarded(F&& apply) -> Result<void> {
@@ -118,7 +127,7 @@ template <class F>
     } catch (const tl::bad_expected_access<Error>& e) {
         return fail(e.error());
     } catch (const std::exception& e) {
-        return fail(ErrorKind::projection, "{}", e.what());
+        return fail(projector_threw(e));
     }
 }
 } // namespace detail
@@ -256,9 +265,7 @@ private:
 
     /// The error a projection stops with when its lock was lost.
     [[nodiscard]] auto lost(Error why) const -> Error {
-        return Error(ErrorKind::projection,
-                     fmt::format("projection '{}' stopped before its next batch: {}", options_.name, why.message()))
-            .with_code(why.code().empty() ? std::string("EVENTCORE_PROJECTION_LOCK_LOST") : why.code());
+        return detail::projection_lock_lost(options_.name, why);
     }
 
     /// Moves the checkpoint from where this runner left it to `position`: fenced, so that a
@@ -411,12 +418,8 @@ private:
 
     /// The error a projection stops with, naming the event.
     [[nodiscard]] auto stopped(const RecordedEvent<Event>& e, std::uint32_t n, const Error& error) const -> Error {
-        return Error(error.kind(),
-                     fmt::format("projection '{}' stopped at stream '{}' version {} (position {}){}: {}", options_.name,
-                                 e.stream, e.version, e.position,
-                                 options_.on_error.action == OnError::retry ? fmt::format(" after {} attempts", n) : "",
-                                 error.message()))
-            .at(e.stream, e.version);
+        return detail::projection_stopped(options_.name, e.stream, e.version, e.position,
+                                          options_.on_error.action == OnError::retry ? n : 0, error);
     }
 
     /// Applies one event under the error policy: the result is an error only if the projection

@@ -30,6 +30,8 @@ auto Error::conflict(std::vector<VersionConflict> conflicts) -> Error {
     return Error(ErrorKind::version_conflict, std::move(message)).with_conflicts(std::move(conflicts));
 }
 
+auto operator==(const Error&, const Error&) -> bool = default;
+
 auto vfail(ErrorKind kind, fmt::string_view format, fmt::format_args args) -> tl::unexpected<Error> {
     return tl::unexpected<Error>(Error(kind, fmt::vformat(format, args)));
 }

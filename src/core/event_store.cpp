@@ -130,6 +130,26 @@ auto validate_event(std::size_t index, const StreamId& stream, const EventMetada
     return {};
 }
 
+auto projection_running(std::string_view name, std::chrono::milliseconds waited) -> Error {
+    return Error(ErrorKind::timeout,
+                 fmt::format("projection '{}' is already running (waited {} ms)", name, waited.count()));
+}
+
+auto unencodable_event(const StreamId& stream, const Error& why) -> Error {
+    return Error(ErrorKind::serialization,
+                 fmt::format("an event for stream '{}' could not be encoded: {}", stream, why.message()))
+        .at(stream);
+}
+
+auto invalid_stored_stream(const Error& why) -> Error {
+    return Error(ErrorKind::storage, fmt::format("the store holds an invalid stream id: {}", why.message()));
+}
+
+auto undecodable_event(const StreamId& stream, StreamVersion version, const Error& why) -> Error {
+    return Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", stream, version, why.message()))
+        .at(stream, version);
+}
+
 auto validate_request(std::span<const StreamExpectation> ex, std::size_t events,
                       FunctionRef<EventHead(std::size_t)> event) -> Result<std::vector<std::size_t>> {
     const BasicStreamIndex<StreamExpectation> index{ex};

@@ -1075,7 +1075,7 @@ void unlock_projection(Connection& holder, const std::string& key) noexcept {
         if (!r) return fail(std::move(r).error());
         if (r->int4(0, 0) == 1) break;
         if (std::chrono::steady_clock::now() >= deadline)
-            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+            return fail(eventcore::detail::projection_running(name, wait));
         std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
     // The lock of a runner that died goes with its session, which may end before the session

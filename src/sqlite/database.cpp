@@ -1303,7 +1303,7 @@ private:
         auto shared = impl_->projections;
         std::unique_lock lock(shared->mutex);
         if (!shared->released.wait_until(lock, deadline, [&] { return !shared->running.contains(name); }))
-            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+            return fail(eventcore::detail::projection_running(name, wait));
         shared->running.emplace(name);
         return ProjectionLock([shared, key = std::string(name)] {
             {
@@ -1336,7 +1336,7 @@ private:
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             ::close(fd);
-            return fail(ErrorKind::timeout, "projection '{}' is already running (waited {} ms)", name, wait.count());
+            return fail(eventcore::detail::projection_running(name, wait));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds{10});
     }

@@ -61,10 +61,7 @@ public:
             if (w.metadata.event_id.is_nil()) w.metadata.event_id = Uuid::v7();
             auto encoded = codec_.encode(w.payload);
             if (!encoded) {
-                return fail(Error(ErrorKind::serialization,
-                                  fmt::format("an event for stream '{}' could not be encoded: {}", w.stream,
-                                              encoded.error().message()))
-                                .at(w.stream));
+                return fail(unencodable_event(w.stream, encoded.error()));
             }
             // A codec's type name goes into the store as text, under the rule the metadata met.
             if (auto valid = validate_event_type(e, w.stream, encoded->type); !valid)
@@ -126,17 +123,13 @@ private:
                     stream = known_ids[at]; // reuses the buffer: no allocation once it is large enough
                 } else {
                     auto id = StreamId::parse(stored.stream);
-                    if (!id)
-                        return fail(ErrorKind::storage, "the store holds an invalid stream id: {}",
-                                    id.error().message());
+                    if (!id) return fail(invalid_stored_stream(id.error()));
                     stream = std::move(*id);
                 }
             }
             auto payload = codec.decode(stored.type, stored.payload);
             if (!payload) {
-                return fail(Error(ErrorKind::deserialization, fmt::format("stream '{}' version {}: {}", stream,
-                                                                          stored.version, payload.error().message()))
-                                .at(stream, stored.version));
+                return fail(undecodable_event(stream, stored.version, payload.error()));
             }
             if (!event) {
                 event.emplace(RecordedEvent<E>{stream, stored.version, stored.position, stored.metadata,
