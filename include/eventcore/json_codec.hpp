@@ -6,19 +6,27 @@
 #include <eventcore/codec.hpp>
 #include <eventcore/event_type_name.hpp>
 
-#include <boost/describe.hpp>
-#include <boost/json.hpp>
-#include <boost/mp11.hpp>
+#include <boost/describe/class.hpp>
+#include <boost/describe/enum.hpp> // for users: BOOST_DESCRIBE_ENUM, which the codec stores by name
+#include <boost/describe/members.hpp>
+#include <boost/describe/modifiers.hpp>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+#include <boost/mp11/algorithm.hpp>
 #include <boost/preprocessor/punctuation/comma_if.hpp>
 #include <boost/preprocessor/seq/for_each_i.hpp>
 #include <boost/preprocessor/tuple/to_seq.hpp>
 
-#include <fmt/format.h>
 
 #include <array>
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -139,10 +147,7 @@ public:
         if (!text_.empty()) text_ += '.';
         text_ += field;
     }
-    void push(std::size_t index) {
-        marks_.push_back(text_.size());
-        text_ += fmt::format("[{}]", index);
-    }
+    void push(std::size_t index);
     void pop() {
         text_.resize(marks_.back());
         marks_.pop_back();
@@ -241,6 +246,12 @@ inline constexpr std::size_t max_depth = 512;
 /// accepts), or nesting deeper than `max_depth`. Compiled, in the `eventcore::json` library.
 [[nodiscard]] auto find_unstorable(const boost::json::value& v) -> std::optional<Problem>;
 
+// The codec's errors, compiled once in the `eventcore::json` library.
+[[nodiscard]] auto unstorable(std::string_view type, const Problem& problem) -> Error;
+[[nodiscard]] auto invalid_json(std::string_view type, const boost::system::error_code& ec) -> Error;
+[[nodiscard]] auto undecodable(std::string_view type, const Problem& problem) -> Error;
+[[nodiscard]] auto unknown_event_type(std::string_view type, std::span<const std::string_view> known) -> Error;
+
 /// A stack arena for the JSON tree of one event: most events need no heap allocation for it.
 struct Arena {
     static constexpr std::size_t size = 4096;
@@ -265,8 +276,7 @@ template <class T>
         Arena arena;
         const boost::json::value v = boost::json::value_from(event, boost::json::storage_ptr(&arena.resource));
         // Refused here, or the store would hold an event that no later read could decode.
-        if (auto problem = find_unstorable(v))
-            return fail(ErrorKind::serialization, "event type '{}': {}: {}", type, problem->where, problem->what);
+        if (auto problem = find_unstorable(v)) return fail(unstorable(type, *problem));
         return boost::json::serialize(v);
     }
 }
@@ -279,12 +289,10 @@ template <class T>
         Arena arena;
         boost::system::error_code ec;
         const auto v = parse_exact(payload, boost::json::storage_ptr(&arena.resource), ec);
-        if (ec)
-            return fail(ErrorKind::deserialization, "event type '{}': payload is not valid JSON ({})", type, ec.message());
+        if (ec) return fail(invalid_json(type, ec));
         T out{};
         Path path;
-        if (auto problem = decode_struct(v, out, path))
-            return fail(ErrorKind::deserialization, "event type '{}': {}: {}", type, problem->where, problem->what);
+        if (auto problem = decode_struct(v, out, path)) return fail(undecodable(type, *problem));
         return out;
     }
 }
@@ -349,8 +357,7 @@ private:
     }
 
     static auto unknown(std::string_view type) -> tl::unexpected<Error> {
-        return fail(ErrorKind::deserialization, "unknown event type '{}' (this codec knows: {})", type,
-                    fmt::join(event_type_names<E>, ", "));
+        return fail(detail::json::unknown_event_type(type, event_type_names<E>));
     }
 };
 

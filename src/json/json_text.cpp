@@ -6,6 +6,7 @@
 #include <eventcore/detail/utf8.hpp>
 
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -184,6 +185,29 @@ auto parse_exact(std::string_view text, boost::json::storage_ptr sp, boost::syst
 auto find_unstorable(const boost::json::value& v) -> std::optional<Problem> {
     Path path;
     return find_unstorable(v, path, 0);
+}
+
+void Path::push(std::size_t index) {
+    marks_.push_back(text_.size());
+    text_ += fmt::format("[{}]", index);
+}
+
+auto unstorable(std::string_view type, const Problem& problem) -> Error {
+    return Error(ErrorKind::serialization, fmt::format("event type '{}': {}: {}", type, problem.where, problem.what));
+}
+
+auto invalid_json(std::string_view type, const boost::system::error_code& ec) -> Error {
+    return Error(ErrorKind::deserialization,
+                 fmt::format("event type '{}': payload is not valid JSON ({})", type, ec.message()));
+}
+
+auto undecodable(std::string_view type, const Problem& problem) -> Error {
+    return Error(ErrorKind::deserialization, fmt::format("event type '{}': {}: {}", type, problem.where, problem.what));
+}
+
+auto unknown_event_type(std::string_view type, std::span<const std::string_view> known) -> Error {
+    return Error(ErrorKind::deserialization,
+                 fmt::format("unknown event type '{}' (this codec knows: {})", type, fmt::join(known, ", ")));
 }
 
 } // namespace eventcore::detail::json
