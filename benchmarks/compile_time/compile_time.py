@@ -6,8 +6,8 @@
 For each case (an empty file with the umbrella header, the umbrella's dependencies alone, the
 README example, a service file with four commands on SQLite and PostgreSQL, and, where the tree
 has them, the light headers), it compiles the file against this tree's headers and against the
-baseline's (extracted with `git archive`), the two sides interleaved, RUNS times each: once with
--fsyntax-only, once to an object file with the `ci` preset's -O2 -g. It prints a Markdown table
+baseline's (extracted with `git archive`), RUNS rounds, each of which compiles every case on
+both sides: once with -fsyntax-only, once to an object file with the `ci` preset's -O2 -g. It prints a Markdown table
 of medians (min-max) of CPU time (user + system) and of peak memory, and the ratios."""
 import argparse
 import os
@@ -78,17 +78,17 @@ def main():
         cases["four commands, SQLite and PostgreSQL"] = {t: here / "four_commands.cpp" for t in trees}
 
         modes = {"syntax only": ["-fsyntax-only"], "object, -O2 -g": ["-O2", "-g"]}
-        results = {}
-        for name, sources in cases.items():
+        # Every case and both trees in each round, so that a noisy minute of the machine falls on
+        # all of them alike: the umbrella and its dependencies alone are compared with each other.
+        results = {(name, mode): {t: ([], []) for t in sources} for name, sources in cases.items() for mode in modes}
+        for n in range(args.runs):
             for mode, flags in modes.items():
-                runs = {t: ([], []) for t in sources}
-                for _ in range(args.runs):
-                    for t, source in sources.items():  # interleaved
+                for name, sources in cases.items():
+                    for t, source in sources.items():
                         cpu, peak = measure(args.compiler, trees[t], source, flags)
-                        runs[t][0].append(cpu)
-                        runs[t][1].append(peak)
-                results[(name, mode)] = runs
-                print(f"measured {name}, {mode}", file=sys.stderr)
+                        results[(name, mode)][t][0].append(cpu)
+                        results[(name, mode)][t][1].append(peak)
+            print(f"round {n + 1} of {args.runs} measured", file=sys.stderr)
 
     print(f"{args.compiler}, {args.runs} runs per cell, medians (min-max); baseline {args.baseline}\n")
     print("| case | mode | baseline CPU s | now CPU s | now / baseline | baseline MB | now MB |")

@@ -1,23 +1,6 @@
 // An apply for another event type.
 // expect: eventcore: the command's apply does not take (State&, const eventcore::RecordedEvent<Event>&)
-#include <eventcore/eventcore.hpp>
-
-struct Noted {};
-
-struct Note {
-    eventcore::StreamId stream;
-    using Event = Noted;
-    using State = int;
-    static constexpr auto streams = eventcore::streams(&Note::stream);
-#ifndef EVENTCORE_COMPILE_FAIL
-    void apply(State&, const eventcore::RecordedEvent<Event>&) const {}
+#define NOTE_WRONG_MEMBERS \
+    void apply(State&, const eventcore::RecordedEvent<int>&) const {} \
     void handle(const State&, eventcore::Context<Note>&) const {}
-#else
-    void apply(State&, const eventcore::RecordedEvent<int>&) const {}
-    void handle(const State&, eventcore::Context<Note>&) const {}
-#endif
-};
-
-void run(eventcore::CommandExecutor<eventcore::InMemoryEventStore<Noted>>& executor) {
-    (void)executor.execute(Note{eventcore::StreamId::from_static("n")});
-}
+#include "note_command.hpp"
