@@ -225,20 +225,19 @@ public:
 
     /// Steps 1 to 3: read, fold, resolve and handle, until the set of streams settles.
     [[nodiscard]] auto decide(std::vector<StreamId> streams) const -> Result<Decision> {
-        const auto& limits = config_;
-        if (streams.size() > limits.max_streams)
-            return fail(detail::too_many_declared_streams(name, streams.size(), limits.max_streams));
+        if (streams.size() > config_.max_streams)
+            return fail(detail::too_many_declared_streams(name, streams.size(), config_.max_streams));
         for (std::uint32_t round = 1;; ++round) {
             State state{};
-            StreamResolver resolver(streams, limits.max_streams);
+            StreamResolver resolver(streams, config_.max_streams);
             auto outcome = run_round(streams, state, resolver);
             if (!outcome) return fail(std::move(outcome).error());
             if (resolver.added().empty()) {
                 outcome->streams = std::move(streams);
                 return std::move(*outcome);
             }
-            if (round > limits.max_discovery_rounds)
-                return fail(detail::discovery_limit(name, limits.max_discovery_rounds, resolver.added()));
+            if (round > config_.max_discovery_rounds)
+                return fail(detail::discovery_limit(name, config_.max_discovery_rounds, resolver.added()));
             if (past_deadline_now()) return fail(detail::deadline_discovering(name));
             auto added = resolver.take_added();
             streams.insert(streams.end(), std::make_move_iterator(added.begin()),
@@ -253,10 +252,8 @@ public:
         -> Result<Decision> {
         Decision decision;
         try {
-            // Through a FunctionRef: the store's read is compiled once, not once per command.
             const auto fold = [&](const RecordedEvent<Event>& e) { command_.apply(state, e); };
-            auto versions =
-                store().read_streams(streams, detail::FunctionRef<void(const RecordedEvent<Event>&)>(fold));
+            auto versions = store().read_streams(streams, fold);
             if (!versions) return fail(std::move(versions).error());
             decision.versions = std::move(*versions);
             if constexpr (HasResolver<C>) {

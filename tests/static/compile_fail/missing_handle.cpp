@@ -1,20 +1,4 @@
 // A command without a handle.
 // expect: eventcore: a command needs `void handle(const State&, eventcore::Context<Command>&) const`
-#include <eventcore/eventcore.hpp>
-
-struct Noted {};
-
-struct Note {
-    eventcore::StreamId stream;
-    using Event = Noted;
-    using State = int;
-    static constexpr auto streams = eventcore::streams(&Note::stream);
-    void apply(State&, const eventcore::RecordedEvent<Event>&) const {}
-#ifndef EVENTCORE_COMPILE_FAIL
-    void handle(const State&, eventcore::Context<Note>&) const {}
-#endif
-};
-
-void run(eventcore::CommandExecutor<eventcore::InMemoryEventStore<Noted>>& executor) {
-    (void)executor.execute(Note{eventcore::StreamId::from_static("n")});
-}
+#define NOTE_WRONG_MEMBERS void apply(State&, const eventcore::RecordedEvent<Event>&) const {}
+#include "note_command.hpp"
