@@ -409,7 +409,7 @@ TEST_CASE("import refuses a non-empty store unless told, and then must continue 
     r = run(scratch, {"--store", "sqlite:" + dir.file("busy.db"), "import", "--allow-non-empty", dir.file("all.jsonl")});
     CHECK(r.code == 2);
     CHECK(r.err_lines() == 1);
-    CHECK(r.err.find("imported event at position 1 where the log needs position 3") != std::string::npos);
+    CHECK(r.err.find("imported event at position 1 where the log needs a position after 2") != std::string::npos);
 
     // An incremental export continues a copy.
     REQUIRE(run(scratch, {"--store", "sqlite:" + dir.file("src.db"), "export", "-o", dir.file("first.jsonl")}).code == 0);
@@ -531,7 +531,12 @@ TEST_CASE("verify passes a sound file and catches a broken one", "[cli]") {
         const auto report = boost::json::parse(r.out);
         CHECK(!report.at("sound").as_bool());
         bool gap = false;
-        for (const auto& p : report.at("problems").as_array()) gap = gap || p.as_string() == "position 5 is missing";
+        for (const auto& p : report.at("problems").as_array()) {
+            // Seen in the stream: its versions skip one, or it is listed past its last event.
+            const std::string text(p.as_string());
+            gap = gap || text.find("of the stream is missing") != std::string::npos ||
+                  text.find("but its events reach") != std::string::npos;
+        }
         CHECK(gap);
     }
     SECTION("a version out of line") {

@@ -152,7 +152,12 @@ TEST_CASE("PostgreSQL: import refuses a non-empty schema, verify catches a broke
     CHECK(r.code == 1);
     const auto report = boost::json::parse(r.out);
     bool gap = false;
-    for (const auto& p : report.at("problems").as_array()) gap = gap || p.as_string() == "position 4 is missing";
+    for (const auto& p : report.at("problems").as_array()) {
+        // Seen in the stream: its versions skip one, or it is listed past its last event.
+        const std::string text(p.as_string());
+        gap = gap || text.find("of the stream is missing") != std::string::npos ||
+              text.find("but its events reach") != std::string::npos;
+    }
     CHECK(gap);
 }
 

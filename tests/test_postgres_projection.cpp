@@ -309,7 +309,7 @@ TEST_CASE("PostgreSQL read models stay out of the store's schema", "[postgres][p
              {fmt::format("ALTER TABLE {}.events ADD COLUMN extra int", q)},
              {fmt::format("CREATE INDEX ON {}.events (event_type)", q)},
              {fmt::format("DROP TABLE {}.checkpoints", q)},
-             {fmt::format("SELECT * FROM {}.log_head FOR UPDATE", q)},
+             {fmt::format("SELECT * FROM {}.streams FOR UPDATE", q)},
          }) {
         INFO(statements.back());
         auto r = run(statements);

@@ -9,6 +9,7 @@
 
 #include <eventcore/detail/random.hpp>
 #include <eventcore/postgres_event_store.hpp>
+#include "postgres/schema.hpp"
 #include <eventcore/sqlite_event_store.hpp>
 
 #include <libpq-fe.h>
@@ -670,19 +671,85 @@ TEST_CASE("processes starting together migrate the schema once", "[postgres]") {
           fmt::format("{}\n", eventcore::postgres::schema_version));
 }
 
-TEST_CASE("an older schema is migrated, keeping its events", "[postgres]") {
+TEST_CASE("a store written with schema version 2 is migrated, keeping its log, records and checkpoints",
+          "[postgres]") {
     Schemas schemas;
     const auto schema = schemas.fresh();
-    {
-        auto store = open_store<BankStore>(schema);
-        open_accounts(store, 2, 100);
+    const auto in_schema = [&](std::string_view text) {
+        std::string out;
+        for (std::size_t i = 0; i < text.size();) {
+            if (text.substr(i, 3) == "{s}") {
+                out += fmt::format("\"{}\"", schema);
+                i += 3;
+            } else if (text.substr(i, 9) == "{channel}") {
+                out += schema;
+                i += 9;
+            } else {
+                out += text[i++];
+            }
+        }
+        return out;
+    };
+    // Schema version 2 as eventcore left it, written by its own commit function: two accounts
+    // opened, a transfer with a command id, a refused commit, and a checkpoint.
+    for (int v = 0; v < 2; ++v) {
+        raw_sql(in_schema(eventcore::postgres::detail::migrations[v]));
+        raw_sql(fmt::format("INSERT INTO \"{}\".schema_version (version) VALUES ({})", schema, v + 1));
     }
-    // Back to schema version 1, as an older eventcore left it.
-    raw_sql(fmt::format("DROP TABLE \"{0}\".checkpoints; DELETE FROM \"{0}\".schema_version WHERE version = 2", schema));
+    const auto commit = [&](std::string_view streams, std::string_view kinds, std::string_view expected,
+                            std::string_view event_streams, std::string_view types, std::string_view payloads,
+                            std::string_view command_id) {
+        return raw_sql(in_schema(fmt::format(
+            "SELECT o_kind FROM {{s}}.append_events(ARRAY[{0}], ARRAY[{1}]::int2[], ARRAY[{2}]::int8[], "
+            "(SELECT array_agg(true) FROM unnest(ARRAY[{0}])), ARRAY[{3}]::int4[], ARRAY[{4}], "
+            "(SELECT array_agg(convert_to(x, 'UTF8')) FROM unnest(ARRAY[{5}]) x), "
+            "(SELECT array_agg(gen_random_uuid()) FROM unnest(ARRAY[{4}])), "
+            "(SELECT array_agg('00000000-0000-4000-8000-000000000001'::uuid) FROM unnest(ARRAY[{4}])), "
+            "(SELECT array_agg('00000000-0000-4000-8000-000000000002'::uuid) FROM unnest(ARRAY[{4}])), "
+            "(SELECT array_agg('Migrated'::text) FROM unnest(ARRAY[{4}])), "
+            "(SELECT array_agg(NULL::text) FROM unnest(ARRAY[{4}])), {6})",
+            streams, kinds, expected, event_streams, types, payloads, command_id)));
+    };
+    commit("'account-0', 'account-1'", "1, 1", "0, 0", "1, 2", "'AccountOpened', 'AccountOpened'",
+           R"('{"initial_balance":100}', '{"initial_balance":100}')", "NULL");
+    const auto transfer = eventcore::Uuid::parse("0190a0c2-0000-7000-8000-00000000002a").value();
+    commit("'account-0', 'account-1'", "3, 3", "1, 1", "1, 2", "'MoneyWithdrawn', 'MoneyDeposited'",
+           R"('{"amount":30}', '{"amount":30}')", fmt::format("'{}'::uuid", transfer));
+    CHECK(commit("'account-0'", "3", "1", "1", "'MoneyDeposited'", R"('{"amount":1}')", "NULL") == "2\n"); // refused
+    raw_sql(fmt::format("INSERT INTO \"{}\".checkpoints (name, position) VALUES ('balances', 2)", schema));
+
     auto store = open_store<BankStore>(schema);
-    CHECK(store.database()->stored_schema_version().value() == 2);
-    CHECK(bank::balance(store, bank::id("account-1")) == 100);
-    REQUIRE(store.save_checkpoint("after-migration", GlobalPosition{2}));
+    CHECK(store.database()->stored_schema_version().value() == eventcore::postgres::schema_version);
+    CHECK(bank::balance(store, bank::id("account-0")) == 70);
+    CHECK(bank::balance(store, bank::id("account-1")) == 130);
+    CHECK(store.head().value() == GlobalPosition{4});
+    CHECK(store.load_checkpoint("balances").value() == GlobalPosition{2});
+    // The transfer's record still answers for it, whether asked or committed again.
+    const auto found = store.find_commit(transfer).value();
+    REQUIRE(found);
+    REQUIRE(found->events.size() == 2);
+    CHECK(found->events[0].position == GlobalPosition{3});
+    CHECK(found->events[1].position == GlobalPosition{4});
+    eventcore::AppendRequest<bank::BankEvent> again;
+    again.expectations = {{bank::id("account-0"), ExpectedVersion::exact(StreamVersion{1})},
+                          {bank::id("account-1"), ExpectedVersion::exact(StreamVersion{1})}};
+    again.events = {{bank::id("account-0"), bank::MoneyWithdrawn{30}, {}},
+                    {bank::id("account-1"), bank::MoneyDeposited{30}, {}}};
+    again.command_id = transfer;
+    const auto duplicate = store.append(std::move(again));
+    REQUIRE(duplicate);
+    CHECK(duplicate->duplicate);
+    CHECK(duplicate->events.at(0).position == GlobalPosition{3});
+    // New commits follow the old log, and the whole log reads in order.
+    const auto next = eventcore::append_to_stream(store, bank::id("account-0"), ExpectedVersion::exact(StreamVersion{2}),
+                                                  {bank::MoneyDeposited{5}});
+    REQUIRE(next);
+    CHECK(next->events.at(0).position == GlobalPosition{5});
+    CHECK(next->events.at(0).version == StreamVersion{3});
+    const auto log = eventcore::load_log(store).value();
+    REQUIRE(log.size() == 5);
+    for (std::size_t i = 0; i < log.size(); ++i) CHECK(log[i].position == GlobalPosition{i + 1});
+    CHECK(bank::balance(store, bank::id("account-0")) == 75);
 }
 
 TEST_CASE("subscriptions and projections on PostgreSQL", "[postgres][projection]") {

@@ -178,9 +178,9 @@ using SnapshotBody = detail::FunctionRef<Result<void>(StoreSnapshot&)>;
 
 namespace detail {
 
-/// Checks that `events` can follow a log whose head is `head`: positions gap-free from
-/// `head + 1`, whole commits only (each commit's events contiguous, ending at its
-/// `commit_last`), and each stream's versions contiguous from its current version, which
+/// Checks that `events` can follow a log whose head is `head`: positions strictly increasing
+/// after `head` (gaps between commits allowed), whole commits only (each commit's events
+/// contiguous, ending at its `commit_last`), and each stream's versions contiguous from its current version, which
 /// `current_version` gives. Shared by the store cores' `import_events`.
 [[nodiscard]] auto check_import(std::span<const ArchivedEvent> events, GlobalPosition head,
                                 FunctionRef<Result<StreamVersion>(const StreamId&)> current_version) -> Result<void>;

@@ -41,9 +41,15 @@ auto check_import(std::span<const ArchivedEvent> events, GlobalPosition head,
                         "imported event at position {} (stream '{}') was recorded at {} us from 1970, outside the years "
                         "0001 to 9999 that every store can keep",
                         e.position, e.stream, e.metadata.recorded_at.time_since_epoch().count());
-        if (e.position != expected)
-            return fail(ErrorKind::validation, "imported event at position {} where the log needs position {}",
-                        e.position, expected);
+        // A commit's events are contiguous; between commits a log may have gaps (PostgreSQL's
+        // does where a commit failed after taking its positions), never a step back.
+        if (!open_commit.is_zero() && e.position != expected)
+            return fail(ErrorKind::validation,
+                        "imported event at position {} where its commit, which ends at {}, needs position {}",
+                        e.position, open_commit, expected);
+        if (e.position < expected)
+            return fail(ErrorKind::validation, "imported event at position {} where the log needs a position after {}",
+                        e.position, GlobalPosition{expected.value() - 1});
         if (e.commit_last < e.position)
             return fail(ErrorKind::validation, "imported event at position {} ends its commit at {}, before itself",
                         e.position, e.commit_last);
@@ -62,7 +68,7 @@ auto check_import(std::span<const ArchivedEvent> events, GlobalPosition head,
             return fail(ErrorKind::validation, "imported event of stream '{}' has version {}; the stream is at {}",
                         e.stream, e.version, at->second);
         at->second = e.version;
-        expected = expected.next();
+        expected = e.position.next();
     }
     if (!open_commit.is_zero())
         return fail(ErrorKind::validation, "imported events end in the middle of the commit ending at position {}",

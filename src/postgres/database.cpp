@@ -103,6 +103,16 @@ auto sql(std::string_view text, std::string_view schema) -> std::string {
     return out;
 }
 
+/// What a reader of the log may read: events older than the oldest transaction still running in
+/// its statement's snapshot. Positions and transaction ids grow together (`take_positions`), so
+/// this is a prefix of the log that no running commit can still extend (ADR 8).
+constexpr std::string_view settled = "e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// The head: the last position of that prefix.
+constexpr std::string_view settled_head =
+    "coalesce((SELECT e.position FROM {s}.events e WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
+    "ORDER BY e.position DESC LIMIT 1), 0)";
+
 constexpr std::string_view event_columns =
     "e.stream_id, e.version, e.position, e.event_type, e.payload, e.event_id, e.recorded_at, e.correlation_id, "
     "e.causation_id, e.command, e.custom, e.commit_last";
@@ -315,7 +325,67 @@ struct Database::Impl {
     std::uint64_t notifications = 0;
     std::unique_ptr<Connection> listener; // touched by the owner only
 
+    // Wakes live readers, in this process and every other, after commits: a NOTIFY of its own,
+    // outside every commit, sent by one thread per store and coalesced (the commits made while
+    // one is on its way are announced by the next). Readers also look again every
+    // `poll_interval`, so a lost notification (a writer killed after its commit) delays them by
+    // that much at most.
+    std::mutex notify_mutex;
+    std::condition_variable notify_wanted;
+    bool notify_pending = false;
+    bool notifier_stopping = false;
+    std::thread notifier; // started by the first commit
+
     std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
+
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    auto operator=(const Impl&) -> Impl& = delete;
+    ~Impl() {
+        {
+            const std::lock_guard lock(notify_mutex);
+            notifier_stopping = true;
+        }
+        notify_wanted.notify_one();
+        if (notifier.joinable()) notifier.join();
+    }
+
+    /// Events were committed: wake the waiting readers of this process now, and those of
+    /// every process through the server.
+    void committed() {
+        {
+            const std::lock_guard lock(listen_mutex);
+            ++notifications;
+        }
+        notified.notify_all();
+        {
+            const std::lock_guard lock(notify_mutex);
+            notify_pending = true;
+            if (!notifier.joinable()) notifier = std::thread([this] { notify_loop(); });
+        }
+        notify_wanted.notify_one();
+    }
+
+    void notify_loop() {
+        std::unique_ptr<Connection> connection;
+        const std::string notify = sql("NOTIFY {s}", schema);
+        std::unique_lock lock(notify_mutex);
+        for (;;) {
+            notify_wanted.wait(lock, [&] { return notify_pending || notifier_stopping; });
+            if (notifier_stopping) return;
+            notify_pending = false;
+            lock.unlock();
+            if (connection && connection->broken()) connection.reset();
+            if (!connection) {
+                // Nothing waits on the flush of a notification.
+                if (auto c = connect(); c && (*c)->run("SET synchronous_commit = off", "configuring the notifier"))
+                    connection = std::move(*c);
+            }
+            // A failure costs the readers one poll interval; the next commit tries again.
+            if (connection && !connection->run(notify, "waking live readers")) connection.reset();
+            lock.lock();
+        }
+    }
 
     /// What a caller's transaction must not do to the store's schema (see `SchemaGuard`); made
     /// at the first transaction.
@@ -383,7 +453,7 @@ struct Database::Impl {
             s);
     // One statement, one snapshot: the page, the rest of its last commit, and the head.
     impl->read_all_sql = sql(
-        fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 "
+        fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 AND {2} "
                     "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
                     "AND ($5::text IS NULL OR e.stream_id ~ $5) AND {1} "
                     "ORDER BY e.position LIMIT $4), "
@@ -391,13 +461,13 @@ struct Database::Impl {
                     "ORDER BY p.position DESC LIMIT 1) l WHERE e.position > l.position AND e.position <= l.commit_last "
                     "AND ($2 = '' OR starts_with(e.stream_id, $2)) AND ($3::text[] IS NULL OR e.event_type = ANY($3)) "
                     "AND ($5::text IS NULL OR e.stream_id ~ $5) AND {1}) "
-                    "SELECT h.position, x.* FROM {{s}}.log_head h LEFT JOIN "
+                    "SELECT {3}, x.* FROM (SELECT 1) h LEFT JOIN "
                     "(SELECT * FROM page UNION ALL SELECT * FROM tail) x ON true ORDER BY x.position",
-                    event_columns, byte_prefix_filter("e.stream_id", 6)),
+                    event_columns, byte_prefix_filter("e.stream_id", 6), settled, settled_head),
         s);
     impl->append_sql = sql("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", s);
     impl->receipt_sql = sql("SELECT * FROM {s}.receipt($1)", s);
-    impl->head_sql = sql("SELECT h.position FROM {s}.log_head h", s);
+    impl->head_sql = sql(fmt::format("SELECT {}", settled_head), s);
 
     auto db = std::shared_ptr<Database>(new Database(std::move(impl)));
     auto found = db->stored_schema_version();
@@ -628,7 +698,9 @@ Database::~Database() = default;
         });
         return fail(Error::conflict(std::move(conflicts)));
     }
-    return receipt_from(*r, command_id);
+    auto receipt = receipt_from(*r, command_id);
+    if (receipt && !receipt->duplicate && !receipt->events.empty()) impl_->committed();
+    return receipt;
 }
 
 [[nodiscard]] auto Database::find_commit(const Uuid& command_id) -> Result<std::optional<CommitReceipt>> {
@@ -655,6 +727,10 @@ Database::~Database() = default;
 }
 
 namespace {
+
+/// How long a waiting reader goes without looking at the head, notified or not: what a lost
+/// notification, or a commit held back behind a long transaction of another program, costs it.
+constexpr std::chrono::milliseconds poll_interval{100};
 
 /// The listener's ownership, given up (and the other waiters told) when the owner leaves.
 class ListenerOwnership {
@@ -691,10 +767,11 @@ private:
         auto h = head();
         if (!h || *h > after) return h;
         lock.lock();
-        const bool moved = impl.notified.wait_until(lock, deadline, [&] {
+        const auto until = std::min(deadline, std::chrono::steady_clock::now() + poll_interval);
+        const bool moved = impl.notified.wait_until(lock, until, [&] {
             return impl.notifications != seen || !impl.listener_owned;
         });
-        if (!moved) {
+        if (!moved && until == deadline) {
             lock.unlock();
             return head();
         }
@@ -718,7 +795,7 @@ private:
         auto h = head();
         const auto left = time_left();
         if (!h || *h > after || left.count() <= 0) return h;
-        auto woken = impl.listener->wait_for_notification(left);
+        auto woken = impl.listener->wait_for_notification(std::min(left, poll_interval));
         if (!woken) {
             impl.listener.reset();
             return fail(std::move(woken).error());
@@ -1250,9 +1327,9 @@ namespace {
     StoreStatistics stats;
     {
         Params none;
-        auto r = (*c)->query(sql("SELECT count(*)::int8, count(DISTINCT e.stream_id)::int8, "
-                                 "(SELECT h.position FROM {s}.log_head h), min(e.recorded_at), max(e.recorded_at) "
-                                 "FROM {s}.events e",
+        auto r = (*c)->query(sql(fmt::format("SELECT count(*)::int8, count(DISTINCT e.stream_id)::int8, "
+                                 "{}, min(e.recorded_at), max(e.recorded_at) FROM {{s}}.events e",
+                                 settled_head),
                                  s)
                                  .c_str(),
                              none, Phase::read, "counting events");
@@ -1305,21 +1382,23 @@ namespace {
 
 namespace {
 
-[[nodiscard]] auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit, LogRowVisitor visit)
-    -> Result<GlobalPosition> {
+/// `settled_only`: what a reader of the log may read; otherwise all that the transaction's
+/// snapshot sees, which is what `verify` compares with the streams and the command records.
+[[nodiscard]] auto read_log_on(Connection& c, const std::string& schema, GlobalPosition after, std::size_t limit,
+                               LogRowVisitor visit, bool settled_only = true) -> Result<GlobalPosition> {
     if (limit == 0) return after;
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
     p.int8(sql_limit(limit));
-    // One statement, one snapshot: the page and the rest of its last commit. Commits take
-    // positions under the log_head row lock, so no later commit can show up before an earlier one.
+    // One statement, one snapshot: the page and the rest of its last commit, settled only, so
+    // no later commit can show up before an earlier one.
     auto r = c.query(
-        sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 ORDER BY e.position "
-                        "LIMIT $2) "
+        sql(fmt::format("WITH page AS (SELECT {0} FROM {{s}}.events e WHERE e.position > $1 AND {1} "
+                        "ORDER BY e.position LIMIT $2) "
                         "SELECT * FROM page UNION ALL SELECT {0} FROM {{s}}.events e, (SELECT max(p.position) AS "
                         "position, max(p.commit_last) AS commit_last FROM page p) l "
                         "WHERE e.position > l.position AND e.position <= l.commit_last ORDER BY 3",
-                        event_columns),
+                        event_columns, settled_only ? settled : std::string_view("true")),
             schema)
             .c_str(),
         p, Phase::read, "reading the log");
@@ -1351,10 +1430,10 @@ namespace {
     const auto& s = impl_->schema;
     auto tx = LocalTransaction::begin(**c, "BEGIN");
     if (!tx) return fail(std::move(tx).error());
-    // Locks in the order every commit takes them (append_events), so that an import and live
-    // commits cannot deadlock: first the streams, one by one in byte order, each row created
-    // (at version 0) if missing and locked; then the log_head row, which orders this import
-    // with every commit, as a commit's own lock does.
+    // The streams first, locked as every commit locks them (append_events), so that an import
+    // and live commits cannot deadlock; then their versions and the positions handed out are
+    // read and checked; only then are the positions taken, with the transaction id, as a
+    // commit takes them. A refused import writes nothing and takes no position.
     std::unordered_map<std::string_view, StreamVersion> current;
     {
         Params p;
@@ -1363,32 +1442,49 @@ namespace {
             if (current.try_emplace(e.stream.view(), StreamVersion{}).second) ids.push_back(e.stream.view());
         }
         p.array(Oid::text_array, text_array(ids));
-        // An INSERT takes its rows in the order its SELECT gives them; a conflicting row is
-        // locked by its DO UPDATE (which changes nothing) before the next row is tried.
-        auto r = (*c)->query(
-            sql("INSERT INTO {s}.streams AS st (stream_id, version) "
-                "SELECT x.id, 0 FROM unnest($1::text[]) AS x(id) ORDER BY x.id COLLATE \"C\" "
-                "ON CONFLICT (stream_id) DO UPDATE SET version = st.version RETURNING st.stream_id, st.version",
-                s)
-                .c_str(),
-            p, Phase::read, "locking the imported streams");
+        Params::ArrayBuilder all_written(Oid::boolean);
+        for (std::size_t i = 0; i < ids.size(); ++i) all_written.add_bool(true);
+        p.array(Oid::boolean_array, std::move(all_written));
+        auto r = (*c)->query(sql("SELECT {s}.lock_streams($1, $2)", s).c_str(), p, Phase::read,
+                             "locking the imported streams");
         if (!r) return fail(std::move(r).error());
-        for (int row = 0; row < r->rows(); ++row) {
-            if (auto at = current.find(r->bytes(row, 0)); at != current.end())
-                at->second = StreamVersion{static_cast<std::uint64_t>(r->int8(row, 1))};
+        Params q;
+        q.array(Oid::text_array, text_array(ids));
+        auto versions = (*c)->query(
+            sql("SELECT st.stream_id, st.version FROM {s}.streams st WHERE st.stream_id = ANY($1)", s).c_str(), q,
+            Phase::read, "reading the imported streams' versions");
+        if (!versions) return fail(std::move(versions).error());
+        for (int row = 0; row < versions->rows(); ++row) {
+            if (auto at = current.find(versions->bytes(row, 0)); at != current.end())
+                at->second = StreamVersion{static_cast<std::uint64_t>(versions->int8(row, 1))};
         }
     }
-    GlobalPosition head;
+    GlobalPosition handed;
     {
         Params none;
-        auto r = (*c)->query(sql("SELECT h.position FROM {s}.log_head h FOR UPDATE", s).c_str(), none, Phase::read,
-                             "locking the log head");
+        auto r = (*c)->query(
+            sql("SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END FROM {s}.positions q", s)
+                .c_str(),
+            none, Phase::read, "reading the positions handed out");
         if (!r) return fail(std::move(r).error());
-        head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+        handed = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
     auto checked = eventcore::detail::check_import(
-        events, head, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
+        events, handed, [&](const StreamId& id) -> Result<StreamVersion> { return current.at(id.view()); });
     if (!checked) return checked;
+    {
+        Params p;
+        p.int8(static_cast<std::int64_t>(events.back().position.value() - events.front().position.value() + 1));
+        p.int8(static_cast<std::int64_t>(events.front().position.value()));
+        auto r = (*c)->query(sql("SELECT {s}.take_positions($1, $2)", s).c_str(), p, Phase::read,
+                             "taking the imported positions");
+        if (!r) return fail(std::move(r).error());
+        if (r->is_null(0, 0))
+            return fail(ErrorKind::validation,
+                        "imported event at position {} where the log needs a position after those that commits "
+                        "took meanwhile; nothing was imported",
+                        events.front().position);
+    }
 
     Params p;
     {
@@ -1443,16 +1539,9 @@ namespace {
             .c_str(),
         p, Phase::read, "importing events");
     if (!inserted) return fail(std::move(inserted).error());
-    {
-        Params q;
-        q.int8(static_cast<std::int64_t>(events.back().position.value()));
-        q.text(s);
-        auto r = (*c)->query(sql("UPDATE {s}.log_head SET position = $1 RETURNING pg_notify($2, $1::text)::text", s)
-                                 .c_str(),
-                             q, Phase::read, "moving the log head");
-        if (!r) return fail(std::move(r).error());
-    }
-    return tx->commit();
+    if (auto r = tx->commit(); !r) return r;
+    impl_->committed();
+    return {};
 }
 
 // A whole-store snapshot for `eventcore verify`.
@@ -1488,13 +1577,14 @@ public:
     [[nodiscard]] auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
     [[nodiscard]] auto head() -> Result<GlobalPosition> override {
         Params none;
-        auto r = c_.query(sql("SELECT h.position FROM {s}.log_head h", schema_).c_str(), none, Phase::read,
-                          "reading the head");
+        // All this snapshot sees, as `read_log` reads it here.
+        auto r = c_.query(sql("SELECT coalesce(max(e.position), 0) FROM {s}.events e", schema_).c_str(), none,
+                          Phase::read, "reading the head");
         if (!r) return fail(std::move(r).error());
         return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
     [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> override {
-        return read_log_on(c_, schema_, after, limit, visit);
+        return read_log_on(c_, schema_, after, limit, visit, false);
     }
     [[nodiscard]] auto list_streams(const StreamListQuery& query) -> Result<std::vector<StreamSummary>> override {
         return list_streams_on(c_, schema_, query);

@@ -53,7 +53,7 @@ struct Options {
 };
 
 /// The schema version this build writes and reads.
-inline constexpr int schema_version = 2;
+inline constexpr int schema_version = 3;
 
 /// Checks a schema name against the rule of `Options::schema`.
 [[nodiscard]] auto validate_schema_name(std::string_view name) -> Result<void>;
