@@ -224,16 +224,25 @@ private:
 };
 
 /// Raw libpq: one statement to read, one statement (a function of its own, doing the version
-/// checks and the appends under row locks) to commit; a connection per client.
+/// checks and the appends under row locks) to commit; a connection per client. Positions come
+/// from a one-row counter held to the end of the commit (`Positions::counter`, the design of
+/// eventcore's schema 2 and of stream-latency.md's baseline), or from a plain sequence with
+/// nothing shared between writers (`Positions::sequence`: what PostgreSQL can do at best, with a
+/// log a reader could skip; the ceiling of scaling.md).
 class PostgresBaseline final : public Baseline {
 public:
     using Baseline::touch;
-    PostgresBaseline(const std::string& conninfo, std::string schema, int clients) : schema_(std::move(schema)) {
+    enum class Positions { counter, sequence };
+    PostgresBaseline(const std::string& conninfo, std::string schema, int clients,
+                     Positions positions = Positions::counter, bool create = true)
+        : schema_(std::move(schema)) {
         for (int c = 0; c < clients; ++c) connections_.push_back(PQconnectdb(conninfo.c_str()));
+        if (!create) return;
+        const bool counter = positions == Positions::counter;
         run(fmt::format(R"sql(
 CREATE SCHEMA {0};
 CREATE TABLE {0}.streams (stream_id text PRIMARY KEY, version bigint NOT NULL);
-CREATE TABLE {0}.events (position bigint PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL,
+CREATE TABLE {0}.events (position {1} PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL,
     event_type text NOT NULL, payload bytea NOT NULL, event_id uuid NOT NULL, recorded_at timestamptz NOT NULL,
     correlation_id uuid NOT NULL, causation_id uuid NOT NULL, command text NOT NULL, custom jsonb,
     commit_last bigint NOT NULL, UNIQUE (stream_id, version));
@@ -252,14 +261,20 @@ BEGIN
         SELECT version INTO v FROM {0}.streams WHERE stream_id = p_streams[i] FOR UPDATE;
         IF v <> p_expected[i] THEN RAISE EXCEPTION 'conflict on %', p_streams[i]; END IF;
     END LOOP;
-    UPDATE {0}.log_head SET position = position + n RETURNING position INTO last_pos;
-    INSERT INTO {0}.events SELECT last_pos - n + x.ord, x.id, p_expected[x.ord] + 1, 'Touched', p_payload,
-        gen_random_uuid(), clock_timestamp(), gen_random_uuid(), gen_random_uuid(), 'TouchStreams', NULL, last_pos
-      FROM unnest(p_streams) WITH ORDINALITY AS x(id, ord);
+    {2}
     UPDATE {0}.streams SET version = version + 1 WHERE stream_id = ANY(p_streams);
 END $fn$;
 )sql",
-                        schema_));
+                        schema_, counter ? "bigint" : "bigserial",
+                        counter ? fmt::format(R"sql(UPDATE {0}.log_head SET position = position + n RETURNING position INTO last_pos;
+    INSERT INTO {0}.events SELECT last_pos - n + x.ord, x.id, p_expected[x.ord] + 1, 'Touched', p_payload,
+        gen_random_uuid(), clock_timestamp(), gen_random_uuid(), gen_random_uuid(), 'TouchStreams', NULL, last_pos
+      FROM unnest(p_streams) WITH ORDINALITY AS x(id, ord);)sql", schema_)
+                                : fmt::format(R"sql(INSERT INTO {0}.events (stream_id, version, event_type, payload, event_id,
+        recorded_at, correlation_id, causation_id, command, custom, commit_last)
+    SELECT x.id, p_expected[x.ord] + 1, 'Touched', p_payload, gen_random_uuid(), clock_timestamp(),
+        gen_random_uuid(), gen_random_uuid(), 'TouchStreams', NULL, 0
+      FROM unnest(p_streams) WITH ORDINALITY AS x(id, ord) ORDER BY x.ord;)sql", schema_)));
     }
     ~PostgresBaseline() override {
         for (auto* c : connections_) PQfinish(c);
