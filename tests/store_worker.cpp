@@ -5,6 +5,10 @@
 //   eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED
 // TRANSFERS 0 means: until killed.
 //
+// Or it commits deposits as fast as it can, from THREADS threads on streams of their own
+// ("burst-TAG-THREAD"), 1 to 3 events a commit, for SECONDS:
+//   eventcore_store_worker append-postgres CONNINFO SCHEMA THREADS SECONDS TAG
+//
 // Or it runs the exactly-once balance projection until killed:
 //   eventcore_store_worker project-sqlite PATH
 //   eventcore_store_worker project-postgres CONNINFO SCHEMA
@@ -16,10 +20,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -47,6 +55,30 @@ auto run(Store& store, int accounts, long transfers, unsigned seed) -> int {
         }
     }
     return 0;
+}
+
+template <class Store>
+auto append_burst(Store& store, int threads, double seconds, const std::string& tag) -> int {
+    std::atomic<int> failures{0};
+    std::vector<std::thread> workers;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            const auto stream = bank::id(fmt::format("burst-{}-{}", tag, t));
+            for (std::int64_t i = 0; std::chrono::steady_clock::now() < until; ++i) {
+                std::vector<bank::BankEvent> events;
+                for (std::int64_t e = 0; e <= i % 3; ++e) events.emplace_back(bank::MoneyDeposited{i});
+                auto r = eventcore::append_to_stream(store, stream, eventcore::ExpectedVersion::any(), std::move(events));
+                if (!r) {
+                    std::fprintf(stderr, "worker: %s\n", fmt::format("{}", r.error()).c_str());
+                    ++failures;
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    return failures == 0 ? 0 : 5;
 }
 
 template <class Store>
@@ -91,6 +123,12 @@ int main(int argc, char** argv) {
         auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(argv[2], {.schema = argv[3]}));
         return run(store, std::stoi(argv[4]), std::stol(argv[5]), static_cast<unsigned>(std::stoul(argv[6])));
     }
+    if (kind == "append-postgres" && argc == 7) {
+        const int threads = std::stoi(argv[4]);
+        auto store = opened(eventcore::PostgresEventStore<bank::BankEvent>::open(
+            argv[2], {.schema = argv[3], .pool_size = static_cast<std::size_t>(threads)}));
+        return append_burst(store, threads, std::stod(argv[5]), argv[6]);
+    }
     if (kind == "project-sqlite" && argc == 3) {
         auto store = opened(eventcore::SqliteEventStore<bank::BankEvent>::open(argv[2]));
         return project(store, bank::SqlBalanceProjector{});
@@ -101,6 +139,7 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "usage: eventcore_store_worker sqlite PATH ACCOUNTS TRANSFERS SEED\n"
                          "       eventcore_store_worker postgres CONNINFO SCHEMA ACCOUNTS TRANSFERS SEED\n"
+                         "       eventcore_store_worker append-postgres CONNINFO SCHEMA THREADS SECONDS TAG\n"
                          "       eventcore_store_worker project-sqlite PATH\n"
                          "       eventcore_store_worker project-postgres CONNINFO SCHEMA\n");
     return 2;

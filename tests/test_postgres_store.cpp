@@ -127,19 +127,21 @@ void open_accounts(BankStore& store, int accounts, std::int64_t initial) {
         REQUIRE(executor.execute(bank::OpenAccount{bank::id(fmt::format("account-{}", a)), initial}));
 }
 
-/// What must hold of a bank after anything: positions gap-free, versions contiguous, each
-/// transfer whole and written once, money conserved.
+/// What must hold of a bank after anything: positions strictly increasing (a gap only where a
+/// commit failed after taking its positions, as a killed backend's does), versions contiguous,
+/// each transfer whole, contiguous and written once, money conserved.
 void check_bank(const BankStore& store, int accounts, std::int64_t initial) {
     const auto log = eventcore::load_log(store).value();
     std::map<StreamId, std::uint64_t> versions;
     std::map<eventcore::Uuid, int> events_per_command;
     for (std::size_t i = 0; i < log.size(); ++i) {
-        REQUIRE(log[i].position == GlobalPosition{i + 1});
+        REQUIRE(log[i].position > (i == 0 ? GlobalPosition{} : log[i - 1].position));
         REQUIRE(log[i].version.value() == ++versions[log[i].stream]);
         ++events_per_command[log[i].metadata.causation_id];
         if (std::holds_alternative<bank::MoneyWithdrawn>(log[i].payload)) {
             REQUIRE(i + 1 < log.size());
             REQUIRE(log[i + 1].metadata.causation_id == log[i].metadata.causation_id);
+            REQUIRE(log[i + 1].position == log[i].position.next());
         }
     }
     for (const auto& [command, count] : events_per_command) REQUIRE((count == 1 || count == 2));
@@ -297,6 +299,83 @@ TEST_CASE("statements prepared on a connection are prepared again after DEALLOCA
         CHECK(other.head().value() == store.head().value());
     }
     check_bank(store, 2, 100);
+}
+
+TEST_CASE("live and paging readers see every commit once, in order, while 2 processes x 8 threads commit and "
+          "one commit is held open for a second",
+          "[postgres][ordering][multi-process]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema, {.pool_size = 4});
+    using Event = eventcore::RecordedEvent<bank::BankEvent>;
+
+    // The live reader waits for commits (the store's notifications, or its polling) and reads
+    // what came; the paging reader reads small pages as fast as it can. Both stop when told and
+    // caught up with the head.
+    std::atomic<bool> writers_done{false};
+    const auto follow = [&](bool live, std::vector<Event>& seen) {
+        GlobalPosition after{};
+        for (;;) {
+            const bool done = writers_done;
+            auto page = store.read_all(eventcore::LogQuery{.after = after, .limit = live ? 200u : 7u},
+                                       [&](const Event& e) { seen.push_back(e); });
+            REQUIRE(page);
+            after = page->last;
+            if (done && page->count == 0 && after == page->head) return;
+            if (live && page->count == 0) REQUIRE(store.wait_for_events(after, std::chrono::milliseconds{500}));
+        }
+    };
+    std::vector<Event> live_seen;
+    std::vector<Event> paged_seen;
+    std::thread live([&] { follow(true, live_seen); });
+    std::thread paged([&] { follow(false, paged_seen); });
+
+    std::vector<std::unique_ptr<testing_support::Child>> workers;
+    for (int p = 0; p < 2; ++p) {
+        workers.push_back(std::make_unique<testing_support::Child>(std::vector<std::string>{
+            EVENTCORE_STORE_WORKER, "append-postgres", server().conninfo, schema, "8", "2.5", std::to_string(p)}));
+    }
+    // A commit that takes its positions, then holds its transaction open for a second while
+    // the workers commit past it.
+    std::this_thread::sleep_for(std::chrono::milliseconds{500});
+    {
+        PGconn* conn = PQconnectdb(server().conninfo.c_str());
+        REQUIRE(PQstatus(conn) == CONNECTION_OK);
+        const auto sql = fmt::format(
+            "BEGIN; SELECT count(*) FROM \"{0}\".append_events(ARRAY['held'], ARRAY[0]::int2[], ARRAY[0]::int8[], "
+            "ARRAY[true], ARRAY[1, 1], ARRAY['MoneyDeposited', 'MoneyDeposited'], "
+            "ARRAY[convert_to('{{\"amount\":1}}', 'UTF8'), convert_to('{{\"amount\":2}}', 'UTF8')], "
+            "ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[gen_random_uuid(), gen_random_uuid()], "
+            "ARRAY['{1}'::uuid, '{1}'::uuid], ARRAY['Held', 'Held'], ARRAY[NULL, NULL]::text[], NULL); "
+            "SELECT pg_sleep(1); COMMIT;",
+            schema, eventcore::Uuid::v7());
+        PGresult* r = PQexec(conn, sql.c_str());
+        CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+        PQclear(r);
+        PQfinish(conn);
+    }
+    for (auto& w : workers) CHECK(w->wait() == 0);
+    writers_done = true;
+    live.join();
+    paged.join();
+
+    const auto log = eventcore::load_log(store).value();
+    std::set<eventcore::Uuid> all;
+    for (const auto& e : log) all.insert(e.metadata.event_id);
+    REQUIRE(all.size() == log.size());
+    std::size_t held = 0;
+    for (const auto& e : log) held += e.stream == bank::id("held") ? 1U : 0U;
+    CHECK(held == 2);
+    for (const auto* seen : {&live_seen, &paged_seen}) {
+        INFO((seen == &live_seen ? "live reader" : "paging reader") << ": " << seen->size() << " events of " << log.size());
+        std::set<eventcore::Uuid> ids;
+        for (std::size_t i = 0; i < seen->size(); ++i) {
+            if (i > 0) REQUIRE((*seen)[i].position > (*seen)[i - 1].position); // in order, never one twice
+            ids.insert((*seen)[i].metadata.event_id);
+        }
+        CHECK(ids == all); // none skipped
+    }
+    CHECK(log.size() > 1000);
 }
 
 TEST_CASE("a live reader sees every event once, in order, while commits finish out of start order",

@@ -462,7 +462,8 @@ auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) ->
 namespace {
 
 constexpr std::array<const char*, prepared_count> prepared_names{
-    "eventcore_read_stream", "eventcore_append", "eventcore_receipt", "eventcore_head"};
+    "eventcore_read_stream", "eventcore_read_streams", "eventcore_append", "eventcore_receipt", "eventcore_head",
+    "eventcore_read_all"};
 
 } // namespace
 

@@ -178,8 +178,8 @@ struct ConnectSettings {
 /// parses them once, not on every call. Reading a command's streams is not among them: its
 /// generic plan, made without the array of ids, walks the log in position order, and at 50
 /// streams cost twice the time of the plan made for each call (docs/benchmarks/hot-path.md).
-enum class Prepared : unsigned char { read_stream, append, receipt, head };
-inline constexpr std::size_t prepared_count = 4;
+enum class Prepared : unsigned char { read_stream, read_streams, append, receipt, head, read_all };
+inline constexpr std::size_t prepared_count = 6;
 
 /// One connection, used by one thread at a time.
 ///

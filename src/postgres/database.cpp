@@ -601,7 +601,7 @@ Database::~Database() = default;
         p.null(Oid::text);
     }
     bind_prefix_bytes(p, query.stream_prefix);
-    auto r = (*c)->query(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log");
+    auto r = (*c)->query(Prepared::read_all, impl_->read_all_sql, p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
     page.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     StoredEvent event;
