@@ -378,6 +378,49 @@ TEST_CASE("live and paging readers see every commit once, in order, while 2 proc
     CHECK(log.size() > 1000);
 }
 
+TEST_CASE("commits cancelled by statement_timeout at any point never leave the positions lock held",
+          "[postgres][faults]") {
+    Schemas schemas;
+    const auto schema = schemas.fresh();
+    auto store = open_store<BankStore>(schema);
+    // A timeout so short that the server cancels many commits part-way, some of them while the
+    // commit function holds the lock its positions are taken under.
+    auto opened = BankStore::open(server().conninfo,
+                                  {.schema = schema, .pool_size = 4, .statement_timeout = std::chrono::milliseconds{3}});
+    for (int attempt = 0; !opened && attempt < 100; ++attempt) { // opening may be cut off too
+        opened = BankStore::open(server().conninfo,
+                                 {.schema = schema, .pool_size = 4, .statement_timeout = std::chrono::milliseconds{3}});
+    }
+    REQUIRE(opened);
+    auto& cut = *opened;
+    std::atomic<int> cancelled{0};
+    std::atomic<int> landed{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+        writers.emplace_back([&, t] {
+            for (int i = 0; i < 150; ++i) {
+                std::vector<bank::BankEvent> events(static_cast<std::size_t>(1 + i % 5), bank::MoneyDeposited{1});
+                auto r = eventcore::append_to_stream(cut, bank::id(fmt::format("cut-{}", t)), ExpectedVersion::any(),
+                                                     std::move(events));
+                ++(r ? landed : cancelled);
+            }
+        });
+    }
+    for (auto& w : writers) w.join();
+    INFO("cancelled " << cancelled << ", landed " << landed);
+    CHECK(cancelled > 0);
+    // No session of the cut store still holds it, and other writers get through at once.
+    CHECK(raw_sql(fmt::format("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1700946689 "
+                              "AND objid = hashtext('\"{}\"')::oid",
+                              schema)) == "0\n");
+    auto next = std::async(std::launch::async, [&] {
+        return eventcore::append_to_stream(store, bank::id("after"), ExpectedVersion::any(), {bank::MoneyDeposited{1}});
+    });
+    REQUIRE(next.wait_for(std::chrono::seconds{20}) == std::future_status::ready);
+    CHECK(next.get());
+    check_bank(store, 0, 0);
+}
+
 TEST_CASE("a live reader sees every event once, in order, while commits finish out of start order",
           "[postgres][ordering]") {
     constexpr int accounts = 6;

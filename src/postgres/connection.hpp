@@ -218,6 +218,9 @@ public:
     /// The longest a round trip waits for the server, deadline or not (0: no limit of its own).
     void response_timeout(std::chrono::milliseconds limit) noexcept { response_timeout_ = limit; }
 
+    /// Gives the connection up: `broken()` from now on, so the pool closes it (and the server
+    /// ends its session, with any session lock it holds).
+    void abandon() noexcept { abandoned_ = true; }
     /// Whether the connection can no longer be used: lost, or given up on while waiting.
     [[nodiscard]] auto broken() const -> bool { return abandoned_ || lost(); }
     /// Whether the connection itself is gone (the server closed it, or the network did), as

@@ -681,7 +681,11 @@ Database::~Database() = default;
     if (!c) return fail(std::move(c).error());
     // One statement in autocommit: the function and the commit, in one round trip.
     auto r = (*c)->query(Prepared::append, impl_->append_sql, p, Phase::commit, "committing");
-    if (!r) return fail(std::move(r).error());
+    if (!r) {
+        // The commit function may have failed holding the positions lock (append_events).
+        (*c)->abandon();
+        return fail(std::move(r).error());
+    }
 
     std::vector<VersionConflict> conflicts;
     for (int row = 0; row < r->rows(); ++row) {

@@ -318,7 +318,16 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM {s}.lock_streams(p_streams, p_written);
+    IF n_streams = 1 THEN
+        -- The usual case, without a query.
+        IF p_written[1] THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(p_streams[1], hashtext('{s}')));
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(hashtextextended(p_streams[1], hashtext('{s}')));
+        END IF;
+    ELSE
+        PERFORM {s}.lock_streams(p_streams, p_written);
+    END IF;
     FOR i IN 1 .. n_streams LOOP
         v := coalesce((SELECT st.version FROM {s}.streams st WHERE st.stream_id = p_streams[i]), 0);
         actual[i] := v;
@@ -335,7 +344,19 @@ BEGIN
     END IF;
 
     IF n_events > 0 THEN
-        first_pos := {s}.take_positions(n_events);
+        -- As take_positions, inline and without its subtransaction: an error between the lock
+        -- and the unlock can only be one that fails this call, and the client closes a
+        -- connection whose commit failed, which ends its session and its locks.
+        IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+            RAISE EXCEPTION 'eventcore: positions must be taken before the transaction writes anything';
+        END IF;
+        PERFORM pg_advisory_lock(1700946689, hashtext('{s}'));
+        PERFORM pg_current_xact_id();
+        first_pos := nextval('{s}.positions');
+        IF n_events > 1 THEN
+            PERFORM nextval('{s}.positions') FROM generate_series(2, n_events);
+        END IF;
+        PERFORM pg_advisory_unlock(1700946689, hashtext('{s}'));
         last_pos := first_pos + n_events - 1;
     END IF;
     committed := clock_timestamp();
