@@ -9,6 +9,11 @@
 //                         [--process P] [--start-at UNIX_MS]
 //   bench_scaling wal     (prints pg_stat_wal's wal_sync, and the commits counted by pg_stat_database)
 //   bench_scaling drop    --schema S
+//   bench_scaling catchup --schema S --events N --page P
+//                         (fills one stream of N events straight into the table, then reads the
+//                         whole log in pages of P: eventcore's read_all, then a raw keyset
+//                         SELECT of the same columns; then the one stream with read_stream, and
+//                         prints events/s of each and the process's peak memory after each)
 //
 // The connection string comes from the environment (EVENTCORE_PG), never the command line.
 // `--process P` makes the streams of process P distinct from those of the others.
@@ -19,6 +24,8 @@
 #include <eventcore/postgres_event_store.hpp>
 
 #include <fmt/format.h>
+
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -42,6 +49,8 @@ struct Args {
     double seconds = 3;
     int process = 0;
     long long start_at_ms = 0;
+    long long events = 1'000'000;
+    int page = 1000;
 };
 
 auto parse(int argc, char** argv) -> Args {
@@ -58,6 +67,8 @@ auto parse(int argc, char** argv) -> Args {
         else if (k == "--seconds") a.seconds = std::stod(v);
         else if (k == "--process") a.process = std::stoi(v);
         else if (k == "--start-at") a.start_at_ms = std::stoll(v);
+        else if (k == "--events") a.events = std::stoll(v);
+        else if (k == "--page") a.page = std::stoi(v);
         else throw std::runtime_error(fmt::format("bench_scaling: unknown option {}", k));
     }
     if (a.side != "eventcore" && a.side != "raw") throw std::runtime_error("bench_scaling: --side is eventcore or raw");
@@ -179,6 +190,99 @@ auto run_raw(const Args& a) -> int {
     return 0;
 }
 
+auto peak_rss_mb() -> double {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+auto run_catchup(const Args& a) -> int {
+    auto store = eventcore::PostgresEventStore<bench::TouchEvent>::open(conninfo(), {.schema = a.schema});
+    if (!store) throw std::runtime_error(store.error().message());
+    // Straight into the table: settled (transaction id 0), one commit per event.
+    scalar(fmt::format(
+        "WITH x AS (INSERT INTO \"{0}\".events (position, stream_id, version, event_type, payload, event_id, recorded_at, "
+        "correlation_id, causation_id, command, custom, commit_last, transaction_id) "
+        "SELECT g, 'long', g, 'Touched', convert_to('{{\"round\":' || g || '}}', 'UTF8'), gen_random_uuid(), now(), "
+        "gen_random_uuid(), gen_random_uuid(), 'TouchStreams', NULL, g, '0' FROM generate_series(1, {1}) g RETURNING 1) "
+        "SELECT count(*) FROM x",
+        a.schema, a.events));
+    scalar(fmt::format("INSERT INTO \"{0}\".streams VALUES ('long', {1}); SELECT setval('\"{0}\".positions', {1}); "
+                       "ANALYZE \"{0}\".events",
+                       a.schema, a.events));
+    const auto baseline_mb = peak_rss_mb();
+    const auto timed = [](auto body) {
+        const auto t0 = Clock::now();
+        const long long n = body();
+        return std::pair{n, std::chrono::duration<double>(Clock::now() - t0).count()};
+    };
+    const auto read_all_pages = [&] {
+        long long n = 0;
+        eventcore::GlobalPosition after{};
+        for (;;) {
+            auto page = store->read_all({.after = after, .limit = static_cast<std::size_t>(a.page)},
+                                        [&](const eventcore::RecordedEvent<bench::TouchEvent>&) { ++n; });
+            if (!page) throw std::runtime_error(page.error().message());
+            if (page->count == 0) break;
+            after = page->last;
+        }
+        return n;
+    };
+    const auto raw_pages = [&] {
+        PGconn* c = PQconnectdb(conninfo().c_str());
+        const auto sql = fmt::format(
+            "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
+            "causation_id, command, custom, commit_last FROM \"{}\".events WHERE position > $1 ORDER BY position LIMIT {}",
+            a.schema, a.page);
+        PQclear(PQprepare(c, "page", sql.c_str(), 1, nullptr));
+        long long n = 0;
+        std::int64_t after = 0;
+        for (;;) {
+            const std::string after_text = std::to_string(after);
+            const char* values[] = {after_text.c_str()};
+            PGresult* r = PQexecPrepared(c, "page", 1, values, nullptr, nullptr, 1);
+            const int rows = PQntuples(r);
+            for (int row = 0; row < rows; ++row) {
+                // Touch what a reader would: the stream, the payload, the position.
+                volatile std::size_t sink = static_cast<std::size_t>(PQgetlength(r, row, 0) + PQgetlength(r, row, 4));
+                (void)sink;
+                std::int64_t pos = 0;
+                for (int b = 0; b < 8; ++b) pos = (pos << 8) | static_cast<unsigned char>(PQgetvalue(r, row, 2)[b]);
+                after = pos;
+            }
+            PQclear(r);
+            n += rows;
+            if (rows == 0) break;
+        }
+        PQfinish(c);
+        return n;
+    };
+    // Interleaved, A B B A, so that neither side reads a warmer cache.
+    auto [lib_n, lib_s1] = timed(read_all_pages);
+    const auto lib_mb = peak_rss_mb();
+    auto [raw_n, raw_s1] = timed(raw_pages);
+    auto [raw_n2, raw_s2] = timed(raw_pages);
+    auto [lib_n2, lib_s2] = timed(read_all_pages);
+    const double lib_s = (lib_s1 + lib_s2) / 2;
+    const double raw_s = (raw_s1 + raw_s2) / 2;
+    if (lib_n2 != lib_n || raw_n2 != raw_n) throw std::runtime_error("the two reads of the log differ");
+    auto [stream_n, stream_s] = timed([&] {
+        long long n = 0;
+        auto v = store->read_stream(eventcore::StreamId("long"), eventcore::StreamVersion{1},
+                                    [&](const eventcore::RecordedEvent<bench::TouchEvent>&) { ++n; });
+        if (!v) throw std::runtime_error(v.error().message());
+        return n;
+    });
+    const auto stream_mb = peak_rss_mb();
+    fmt::print("{{\"events\":{},\"page\":{},\"read_all_events\":{},\"read_all_per_s\":{:.0f},\"raw_keyset_events\":{},"
+               "\"raw_keyset_per_s\":{:.0f},\"ratio\":{:.3f},\"read_stream_events\":{},\"read_stream_per_s\":{:.0f},"
+               "\"peak_mb_before\":{:.1f},\"peak_mb_after_read_all\":{:.1f},\"peak_mb_after_read_stream\":{:.1f}}}\n",
+               a.events, a.page, lib_n, static_cast<double>(lib_n) / lib_s, raw_n, static_cast<double>(raw_n) / raw_s,
+               (static_cast<double>(lib_n) / lib_s) / (static_cast<double>(raw_n) / raw_s), stream_n,
+               static_cast<double>(stream_n) / stream_s, baseline_mb, lib_mb, stream_mb);
+    return 0;
+}
+
 } // namespace
 
 auto main(int argc, char** argv) -> int try {
@@ -203,6 +307,7 @@ auto main(int argc, char** argv) -> int try {
         return 0;
     }
     if (a.action == "run") return a.side == "raw" ? run_raw(a) : run_eventcore(a);
+    if (a.action == "catchup") return run_catchup(a);
     throw std::runtime_error(fmt::format("bench_scaling: unknown action {}", a.action));
 } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());

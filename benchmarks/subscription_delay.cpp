@@ -2,8 +2,10 @@
 // event at a time, pausing between appends so that the subscriber is idle and waiting each
 // time; the delay is from the append returning to the subscriber's handler seeing the event.
 //
-//   bench_subscription_delay [--events N] [--pause-ms N] [--postgres CONNINFO]
-// (PostgreSQL also from EVENTCORE_PG; without one, its row is left out.)
+//   bench_subscription_delay [--events N] [--pause-ms N] [--postgres CONNINFO] [--writers 0,64]
+// (PostgreSQL also from EVENTCORE_PG; without one, its row is left out.) `--writers` adds
+// PostgreSQL rows measured while that many threads commit to streams of their own as fast as
+// they can, on the same store.
 
 #include <eventcore/eventcore.hpp>
 #include <eventcore/postgres_event_store.hpp>
@@ -34,6 +36,7 @@ struct Settings {
     int events = 200;
     int pause_ms = 5;
     std::string postgres;
+    std::vector<int> writers{0};
 };
 
 template <class Store>
@@ -79,7 +82,7 @@ auto percentile(const std::vector<double>& sorted, double p) -> double {
     return sorted.empty() ? 0 : sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
-void row(std::string_view store, std::string_view wake, const std::vector<double>& delays) {
+void row(const std::string& store, std::string_view wake, const std::vector<double>& delays) {
     fmt::print("| {} | {} | {:.0f} | {:.0f} | {:.0f} |\n", store, wake, percentile(delays, 0.5),
                percentile(delays, 0.99), delays.empty() ? 0.0 : delays.back());
 }
@@ -94,8 +97,17 @@ int main(int argc, char** argv) {
         if (flag == "--events") settings.events = std::max(1, std::atoi(argv[i + 1]));
         else if (flag == "--pause-ms") settings.pause_ms = std::max(0, std::atoi(argv[i + 1]));
         else if (flag == "--postgres") settings.postgres = argv[i + 1];
+        else if (flag == "--writers") {
+            settings.writers.clear();
+            for (std::string_view rest = argv[i + 1]; !rest.empty();) {
+                const auto comma = rest.find(',');
+                settings.writers.push_back(std::atoi(std::string(rest.substr(0, comma)).c_str()));
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+        }
         else {
-            fmt::print(stderr, "usage: bench_subscription_delay [--events N] [--pause-ms N] [--postgres CONNINFO]\n");
+            fmt::print(stderr, "usage: bench_subscription_delay [--events N] [--pause-ms N] [--postgres CONNINFO] "
+                               "[--writers 0,64]\n");
             return 2;
         }
     }
@@ -132,9 +144,25 @@ int main(int argc, char** argv) {
         row("sqlite (other connection)", "PRAGMA data_version, 2 ms poll", delays);
         std::filesystem::remove(path);
     }
-    if (!settings.postgres.empty()) {
-        auto store = eventcore::PostgresEventStore<Ping>::open(settings.postgres, {.schema = "eventcore_bench"}).value();
-        row("postgres", "LISTEN/NOTIFY", measure(store, settings));
+    for (const int writers : settings.postgres.empty() ? std::vector<int>{} : settings.writers) {
+        auto store = eventcore::PostgresEventStore<Ping>::open(
+                         settings.postgres,
+                         {.schema = "eventcore_bench", .pool_size = static_cast<std::size_t>(writers) + 4})
+                         .value();
+        std::atomic<bool> stop{false};
+        std::vector<std::thread> load;
+        for (int w = 0; w < writers; ++w) {
+            load.emplace_back([&, w] {
+                const auto stream = eventcore::StreamId(fmt::format("load-{}-{}", w, eventcore::Uuid::v7()));
+                for (std::int64_t i = 0; !stop; ++i)
+                    (void)eventcore::append_to_stream(store, stream, eventcore::ExpectedVersion::any(), {Ping{i}});
+            });
+        }
+        const auto delays = measure(store, settings);
+        stop = true;
+        for (auto& l : load) l.join();
+        row(writers == 0 ? std::string("postgres") : fmt::format("postgres, {} writers committing", writers),
+            "LISTEN/NOTIFY", delays);
     }
     return 0;
 }

@@ -193,6 +193,9 @@ def main():
             lines.append("")
     errors = sum(s[side]["errors"] for s in summary for side, _ in sides)
     lines.append(f"Failed commands in all runs: {errors}.")
+    lines.append("")
+    lines.append("What the figures say, and why eventcore stays below the raw ceiling: "
+                 "[ADR 8](../adr/0008-postgres-global-positions.md).")
     with open(os.path.join(a.out, "scaling.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {a.out}/scaling.md and {a.out}/scaling.json")

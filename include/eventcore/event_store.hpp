@@ -161,8 +161,8 @@ concept EventVisitor = std::invocable<F&, const RecordedEvent<E>&>;
 /// 2. `read_stream(id, StreamVersion from, visitor) -> Result<StreamVersion>` visits one
 ///    stream's events from version `from` (inclusive) and returns its version; a `from` past
 ///    the end visits nothing, cheaply (`stream_version` relies on it);
-/// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in commit order,
-///    gap-free, never skipping a committed event, each commit's events together, filtered by
+/// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in increasing
+///    position, never skipping a committed event, each commit's events together, filtered by
 ///    stream prefix and event type before the limit applies;
 /// 4. `append(AppendRequest<E>) -> Result<CommitReceipt>` commits atomically: every expectation
 ///    is checked and every event written, or nothing is, and the error is `version_conflict`

@@ -16,9 +16,11 @@ namespace eventcore {
 /// The store to scale on: one PostgreSQL database shared by any number of application
 /// processes. Each commit is one call of a server-side function, in one round trip: it locks
 /// every stream of the commit in a fixed order (so commits cannot deadlock), checks every
-/// expected version (read-only participants too), takes gap-free positions from a counter whose
-/// lock orders commits, writes the events and notifies listeners. Reads of a command's streams
-/// are one statement: one snapshot.
+/// expected version (read-only participants too), takes its positions together with its
+/// transaction id, and writes the events; no lock shared by every writer is held through the
+/// commit's flush, so commits from many clients share WAL flushes. Readers of the log read only
+/// what is older than the oldest running transaction, so they never skip a commit (ADR 8).
+/// Reads of a command's streams are one statement: one snapshot.
 ///
 /// A thin typed shell over `postgres::Database`: it encodes events with `C` on the way in and
 /// decodes them on the way out. Copies share the connection pool.

@@ -47,7 +47,10 @@ struct GlobalPositionTag {};
 using StreamVersion = detail::Counter<detail::StreamVersionTag>;
 
 /// The place of an event in the store's global log: 1 for the first event ever committed,
-/// increasing by one per event, in commit order, with no gaps. 0 means "before the first event".
+/// strictly increasing along the log, a commit's events contiguous. The in-memory and SQLite
+/// stores have no gaps; PostgreSQL's log has one where a commit failed after taking its
+/// positions. A reader at position p has seen every event at or before p that will ever be
+/// there. 0 means "before the first event".
 using GlobalPosition = detail::Counter<detail::GlobalPositionTag>;
 
 /// What an append expects of a stream's current version.

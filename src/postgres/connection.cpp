@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -391,7 +392,7 @@ auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) ->
 }
 
 [[nodiscard]] auto Connection::exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing_text,
-                          std::string_view statement) -> Result<OwnedResult> {
+                          std::string_view statement, const RowSink* sink) -> Result<OwnedResult> {
     // Without a description, the statement describes itself: formatted only on failure.
     const auto doing = [&] { return described(doing_text, statement); };
     if (abandoned_)
@@ -407,6 +408,12 @@ auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) ->
                                       "was sent",
                                       doing(), target_)));
     if (send() == 0) return fail(failure(nullptr, phase, doing()));
+    if (sink != nullptr && PQsetSingleRowMode(conn_) == 0) {
+        abandoned_ = true; // the statement is on its way, and its answer would come whole
+        return fail(Error(ErrorKind::storage,
+                          fmt::format("{} ({}): libpq refused single-row mode; the connection was closed", doing(),
+                                      target_)));
+    }
     // Non-blocking: what does not fit in the socket now is sent as the server reads. Input is
     // read meanwhile, for a server may not read more until its answer is taken.
     for (;;) {
@@ -439,6 +446,14 @@ auto Connection::gave_up(Phase phase, std::string_view doing, const Bound& b) ->
                                                               "was closed",
                                                               doing(), target_)));
         }
+        if (status == PGRES_SINGLE_TUPLE) {
+            const ResultSet row(std::move(next));
+            if (auto taken = (*sink)(row); !taken) {
+                abandoned_ = true; // the rest of the result is still coming
+                return fail(std::move(taken).error());
+            }
+            continue;
+        }
         // The first error says what failed; later results (of a failed batch) add nothing.
         if (kept == nullptr || PQresultStatus(kept.get()) != PGRES_FATAL_ERROR) kept = std::move(next);
     }
@@ -463,18 +478,58 @@ namespace {
 
 constexpr std::array<const char*, prepared_count> prepared_names{
     "eventcore_read_stream", "eventcore_read_streams", "eventcore_append", "eventcore_receipt", "eventcore_head",
-    "eventcore_read_all"};
+    "eventcore_read_all", "eventcore_read_tail"};
 
 } // namespace
 
 [[nodiscard]] auto Connection::query(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing)
     -> Result<ResultSet> {
-    if (!prepare_) return query(sql.c_str(), params, phase, doing);
+    auto result = prepared_query(which, sql, params, phase, doing, nullptr);
+    if (!result) return fail(std::move(result).error());
+    return ResultSet(std::move(*result));
+}
+
+[[nodiscard]] auto Connection::stream(const char* sql, Params& params, Phase phase, std::string_view doing, RowSink sink)
+    -> Result<void> {
+    params.seal();
+    auto result = exchange(
+        [&] {
+            return PQsendQueryParams(conn_, sql, params.count(), params.types(), params.values(), params.lengths(),
+                                     params.formats(), 1);
+        },
+        phase, doing, {}, &sink);
+    if (!result) return fail(std::move(result).error());
+    if (PQresultStatus(result->get()) != PGRES_TUPLES_OK) return fail(failure(result->get(), phase, doing));
+    return {};
+}
+
+[[nodiscard]] auto Connection::stream(Prepared which, const std::string& sql, Params& params, Phase phase,
+                                      std::string_view doing, RowSink sink) -> Result<void> {
+    auto result = prepared_query(which, sql, params, phase, doing, &sink);
+    if (!result) return fail(std::move(result).error());
+    return {};
+}
+
+[[nodiscard]] auto Connection::prepared_query(Prepared which, const std::string& sql, Params& params, Phase phase,
+                                              std::string_view doing, const RowSink* sink) -> Result<OwnedResult> {
+    const auto unprepared = [&]() -> Result<OwnedResult> {
+        params.seal();
+        auto result = exchange(
+            [&] {
+                return PQsendQueryParams(conn_, sql.c_str(), params.count(), params.types(), params.values(),
+                                         params.lengths(), params.formats(), 1);
+            },
+            phase, doing, {}, sink);
+        if (!result) return fail(std::move(result).error());
+        if (PQresultStatus(result->get()) != PGRES_TUPLES_OK) return fail(failure(result->get(), phase, doing));
+        return result;
+    };
+    if (!prepare_) return unprepared();
     params.seal();
     auto& types = prepared_[static_cast<std::size_t>(which)];
     const char* name = prepared_names[static_cast<std::size_t>(which)];
     const std::span<const unsigned> given(params.types(), static_cast<std::size_t>(params.count()));
-    if (types && !std::ranges::equal(*types, given)) return query(sql.c_str(), params, phase, doing);
+    if (types && !std::ranges::equal(*types, given)) return unprepared();
     const auto sqlstate_of = [](PGresult* r) -> std::string_view {
         const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
         return state != nullptr ? state : "";
@@ -502,9 +557,9 @@ constexpr std::array<const char*, prepared_count> prepared_names{
                 return PQsendQueryPrepared(conn_, name, params.count(), params.values(), params.lengths(),
                                            params.formats(), 1);
             },
-            phase, doing);
+            phase, doing, {}, sink);
         if (!result) return fail(std::move(result).error());
-        if (PQresultStatus(result->get()) == PGRES_TUPLES_OK) return ResultSet(std::move(*result));
+        if (PQresultStatus(result->get()) == PGRES_TUPLES_OK) return result;
         if (attempt == 0 && sqlstate_of(result->get()) == "26000" && !transaction_failed()) {
             // Someone ran DEALLOCATE (or DISCARD ALL) on this connection: prepare it again. The
             // others may still exist; each is prepared again when it meets the same error.
@@ -544,7 +599,7 @@ auto ResultSet::changed() const -> std::int64_t {
     return {};
 }
 
-[[nodiscard]] auto Connection::wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool> {
+[[nodiscard]] auto Connection::wait_for_notification(std::chrono::milliseconds timeout, int wake_fd) -> Result<bool> {
     const auto lost = [&] { return fail(failure(nullptr, Phase::read, "waiting for new events")); };
     const auto take = [&] {
         bool any = false;
@@ -560,10 +615,16 @@ auto ResultSet::changed() const -> std::int64_t {
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
-        pollfd fd{PQsocket(conn_), POLLIN, 0};
-        const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+        std::array<pollfd, 2> fds{pollfd{PQsocket(conn_), POLLIN, 0}, pollfd{wake_fd, POLLIN, 0}};
+        const int ready = ::poll(fds.data(), wake_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
         if (ready < 0 && errno != EINTR) return lost();
         if (ready > 0) {
+            if (wake_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
+                std::array<char, 64> drained{};
+                while (::read(wake_fd, drained.data(), drained.size()) > 0) {
+                }
+                return true;
+            }
             if (PQconsumeInput(conn_) == 0) return lost();
             if (take()) return true;
         }

@@ -178,8 +178,8 @@ struct ConnectSettings {
 /// parses them once, not on every call. Reading a command's streams is not among them: its
 /// generic plan, made without the array of ids, walks the log in position order, and at 50
 /// streams cost twice the time of the plan made for each call (docs/benchmarks/hot-path.md).
-enum class Prepared : unsigned char { read_stream, read_streams, append, receipt, head, read_all };
-inline constexpr std::size_t prepared_count = 6;
+enum class Prepared : unsigned char { read_stream, read_streams, append, receipt, head, read_all, read_tail };
+inline constexpr std::size_t prepared_count = 7;
 
 /// One connection, used by one thread at a time.
 ///
@@ -207,6 +207,16 @@ public:
     /// `which`; parameters of other types are sent unprepared.
     [[nodiscard]] auto query(Prepared which, const std::string& sql, Params& params, Phase phase,
                              std::string_view doing) -> Result<ResultSet>;
+    /// What `stream` hands each row to: a result of one row (row 0).
+    using RowSink = eventcore::detail::FunctionRef<Result<void>(const ResultSet&)>;
+    /// As `query`, but the rows go to `sink` one at a time as the server sends them (libpq's
+    /// single-row mode), so memory holds one row whatever the size of the result. If `sink`
+    /// fails, its error is returned and the connection is given up (the rest of the result is
+    /// not read).
+    [[nodiscard]] auto stream(const char* sql, Params& params, Phase phase, std::string_view doing, RowSink sink)
+        -> Result<void>;
+    [[nodiscard]] auto stream(Prepared which, const std::string& sql, Params& params, Phase phase, std::string_view doing,
+                              RowSink sink) -> Result<void>;
     /// Runs a caller's statement (read models): results in text, and a statement that returns no
     /// rows is fine too. An empty `doing` names the statement in an error.
     [[nodiscard]] auto execute(std::string_view sql, Params& params, std::string_view doing) -> Result<ResultSet>;
@@ -244,9 +254,10 @@ public:
         return PQstatus(conn_) == CONNECTION_OK && PQconsumeInput(conn_) == 1 && PQstatus(conn_) == CONNECTION_OK;
     }
 
-    /// Waits up to `timeout` for a notification on a channel this connection listens to;
-    /// whether one came.
-    [[nodiscard]] auto wait_for_notification(std::chrono::milliseconds timeout) -> Result<bool>;
+    /// Waits up to `timeout` for a notification on a channel this connection listens to, or for
+    /// `wake_fd` (if not -1; a non-blocking pipe, drained here) to become readable; whether
+    /// either came.
+    [[nodiscard]] auto wait_for_notification(std::chrono::milliseconds timeout, int wake_fd = -1) -> Result<bool>;
 
 private:
     Connection(PGconn* conn, std::string target) : conn_(conn), target_(std::move(target)) {}
@@ -269,8 +280,12 @@ private:
     /// within `bound()`. Returns the first error result or else the last result; fails (classified)
     /// when the request could not be sent, the connection was lost, or the bound passed.
     /// An empty `doing` names `statement` instead.
+    /// With `sink`, in single-row mode: each row goes to `sink` as it comes, and the result
+    /// returned is the last one (no rows).
     [[nodiscard]] auto exchange(eventcore::detail::FunctionRef<int()> send, Phase phase, std::string_view doing,
-                  std::string_view statement = {}) -> Result<OwnedResult>;
+                  std::string_view statement = {}, const RowSink* sink = nullptr) -> Result<OwnedResult>;
+    [[nodiscard]] auto prepared_query(Prepared which, const std::string& sql, Params& params, Phase phase,
+                                      std::string_view doing, const RowSink* sink) -> Result<OwnedResult>;
     static auto described(std::string_view doing, std::string_view statement) -> std::string;
 
     friend auto open_connection(const ConnectSettings& settings) -> Result<std::unique_ptr<Connection>>;

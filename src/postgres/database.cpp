@@ -10,7 +10,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <thread>
 #include <variant>
@@ -311,7 +315,9 @@ struct Database::Impl {
     // The statements, with the schema name in place.
     std::string read_streams_sql;
     std::string read_stream_sql;
-    std::string read_all_sql;
+    std::string read_all_sql;       // a page, filtered
+    std::string read_page_sql;      // a page of the whole log: a plain keyset read, prepared
+    std::string read_tail_sql;      // the rest of a page's last commit
     std::string append_sql;
     std::string receipt_sql;
     std::string head_sql;
@@ -335,10 +341,14 @@ struct Database::Impl {
     bool notify_pending = false;
     bool notifier_stopping = false;
     std::thread notifier; // started by the first commit
+    // Wakes this process's reader on the listening socket at once (a non-blocking pipe).
+    std::array<int, 2> wake_pipe{-1, -1};
 
     std::optional<eventcore::detail::ConnectionPool<Connection>> pool; // set by open
 
-    Impl() = default;
+    Impl() {
+        if (::pipe2(wake_pipe.data(), O_NONBLOCK | O_CLOEXEC) != 0) wake_pipe = {-1, -1}; // then: the server's NOTIFY
+    }
     Impl(const Impl&) = delete;
     auto operator=(const Impl&) -> Impl& = delete;
     ~Impl() {
@@ -348,6 +358,9 @@ struct Database::Impl {
         }
         notify_wanted.notify_one();
         if (notifier.joinable()) notifier.join();
+        for (const int fd : wake_pipe) {
+            if (fd >= 0) ::close(fd);
+        }
     }
 
     /// Events were committed: wake the waiting readers of this process now, and those of
@@ -358,6 +371,7 @@ struct Database::Impl {
             ++notifications;
         }
         notified.notify_all();
+        if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "c", 1); // full: a wake-up is pending anyway
         {
             const std::lock_guard lock(notify_mutex);
             notify_pending = true;
@@ -465,6 +479,15 @@ struct Database::Impl {
                     "(SELECT * FROM page UNION ALL SELECT * FROM tail) x ON true ORDER BY x.position",
                     event_columns, byte_prefix_filter("e.stream_id", 6), settled, settled_head),
         s);
+    // The settled head is an InitPlan, evaluated once; the page comes in index order.
+    impl->read_page_sql = sql(fmt::format("SELECT {2} AS head, {0} FROM {{s}}.events e WHERE e.position > $1 AND {1} "
+                                          "ORDER BY e.position LIMIT $2",
+                                          event_columns, settled, settled_head),
+                              s);
+    impl->read_tail_sql = sql(fmt::format("SELECT {0} FROM {{s}}.events e WHERE e.position > $1 AND e.position <= $2 "
+                                          "ORDER BY e.position",
+                                          event_columns),
+                              s);
     impl->append_sql = sql("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", s);
     impl->receipt_sql = sql("SELECT * FROM {s}.receipt($1)", s);
     impl->head_sql = sql(fmt::format("SELECT {}", settled_head), s);
@@ -544,16 +567,18 @@ Database::~Database() = default;
     Params::ArrayBuilder names(Oid::text);
     for (const auto& id : ids) names.add_bytes(id.view());
     p.array(Oid::text_array, std::move(names));
-    // One statement: one snapshot of every stream.
-    auto r = (*c)->query(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams");
-    if (!r) return fail(std::move(r).error());
+    // One statement: one snapshot of every stream, row by row, so memory holds one event
+    // however long the streams are.
     const eventcore::detail::StreamIndex index(ids);
     StoredEvent event;
-    for (int row = 0; row < r->rows(); ++row) {
-        if (auto ok = read_event(*r, row, 0, event); !ok) return fail(std::move(ok).error());
-        if (const auto i = index.find(event.stream); i != eventcore::detail::StreamIndex::npos) versions[i] = event.version;
-        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
-    }
+    auto r = (*c)->stream(impl_->read_streams_sql.c_str(), p, Phase::read, "reading streams",
+                          [&](const ResultSet& row) -> Result<void> {
+                              if (auto ok = read_event(row, 0, 0, event); !ok) return ok;
+                              if (const auto i = index.find(event.stream); i != eventcore::detail::StreamIndex::npos)
+                                  versions[i] = event.version;
+                              return visit(event);
+                          });
+    if (!r) return fail(std::move(r).error());
     for (std::size_t i = 0; i < ids.size(); ++i) versions[i] = versions[index.find(ids[i])]; // repeated ids
     return versions;
 }
@@ -564,17 +589,86 @@ Database::~Database() = default;
     Params p;
     p.text(id.view());
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(from.value(), std::numeric_limits<std::int64_t>::max())));
-    auto r = (*c)->query(Prepared::read_stream, impl_->read_stream_sql, p, Phase::read, "reading a stream");
-    if (!r) return fail(std::move(r).error());
-    const StreamVersion version{static_cast<std::uint64_t>(r->int8(0, 0))};
+    // Row by row, as `read_streams`.
+    StreamVersion version{};
     StoredEvent event;
-    for (int row = 0; row < r->rows(); ++row) {
-        if (r->is_null(row, 1)) continue;
-        if (auto ok = read_event(*r, row, 1, event); !ok) return fail(std::move(ok).error());
-        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
-    }
+    auto r = (*c)->stream(Prepared::read_stream, impl_->read_stream_sql, p, Phase::read, "reading a stream",
+                          [&](const ResultSet& row) -> Result<void> {
+                              version = StreamVersion{static_cast<std::uint64_t>(row.int8(0, 0))};
+                              if (row.is_null(0, 1)) return {};
+                              if (auto ok = read_event(row, 0, 1, event); !ok) return ok;
+                              return visit(event);
+                          });
+    if (!r) return fail(std::move(r).error());
     return version;
 }
+
+namespace {
+
+/// Pages larger than this are read row by row (libpq's single-row mode), which bounds the memory
+/// they take; smaller ones whole, which is faster per row.
+constexpr std::size_t streamed_above = 10'000;
+
+/// A page of the whole log, unfiltered.
+[[nodiscard]] auto read_page(Database::Impl& impl, Connection& c, const LogQuery& query, StoredEventVisitor visit)
+    -> Result<LogPage> {
+    LogPage page{.count = 0, .last = query.after, .head = {}};
+    Params p;
+    p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(query.after.value(), std::numeric_limits<std::int64_t>::max())));
+    p.int8(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, std::numeric_limits<std::int64_t>::max())));
+    StoredEvent event;
+    GlobalPosition commit_last{};
+    const auto take = [&](const ResultSet& r, int row) -> Result<void> {
+        page.head = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, 0))};
+        if (auto ok = read_event(r, row, 1, event); !ok) return ok;
+        commit_last = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, 12))};
+        page.last = event.position;
+        ++page.count;
+        return visit(event);
+    };
+    if (query.limit > streamed_above) {
+        // A large page comes row by row: memory holds one event whatever the page's size.
+        auto r = c.stream(Prepared::read_all, impl.read_page_sql, p, Phase::read, "reading the log",
+                          [&](const ResultSet& row) { return take(row, 0); });
+        if (!r) return fail(std::move(r).error());
+    } else {
+        auto r = c.query(Prepared::read_all, impl.read_page_sql, p, Phase::read, "reading the log");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            if (auto ok = take(*r, row); !ok) return fail(std::move(ok).error());
+        }
+    }
+    if (page.count == 0) {
+        // Read in a later snapshot, so it only says whether there is more: `last` stays.
+        Params none;
+        auto h = c.query(Prepared::head, impl.head_sql, none, Phase::read, "reading the head position");
+        if (!h) return fail(std::move(h).error());
+        page.head = GlobalPosition{static_cast<std::uint64_t>(h->int8(0, 0))};
+        return page;
+    }
+    if (page.count < query.limit) {
+        page.last = std::max(page.head, query.after); // read to the head
+        return page;
+    }
+    if (commit_last > page.last) {
+        // Cut inside its last commit: the rest of it, which is settled as its first event is (one
+        // transaction), and visible to any later snapshot.
+        Params q;
+        q.int8(static_cast<std::int64_t>(page.last.value()));
+        q.int8(static_cast<std::int64_t>(commit_last.value()));
+        auto tail = c.query(Prepared::read_tail, impl.read_tail_sql, q, Phase::read, "reading the log");
+        if (!tail) return fail(std::move(tail).error());
+        for (int row = 0; row < tail->rows(); ++row) {
+            if (auto ok = read_event(*tail, row, 0, event); !ok) return fail(std::move(ok).error());
+            if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
+            ++page.count;
+        }
+    }
+    page.last = commit_last;
+    return page;
+}
+
+} // namespace
 
 [[nodiscard]] auto Database::read_all(const LogQuery& query, StoredEventVisitor visit) -> Result<LogPage> {
     LogPage page{.count = 0, .last = query.after, .head = {}};
@@ -586,6 +680,8 @@ Database::~Database() = default;
     }
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
+    if (query.stream_prefix.empty() && query.event_types.empty() && !query.stream_pattern)
+        return read_page(*impl_, **c, query, visit);
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(query.after.value(), std::numeric_limits<std::int64_t>::max())));
     bind_prefix_head(p, query.stream_prefix);
@@ -601,17 +697,28 @@ Database::~Database() = default;
         p.null(Oid::text);
     }
     bind_prefix_bytes(p, query.stream_prefix);
-    auto r = (*c)->query(Prepared::read_all, impl_->read_all_sql, p, Phase::read, "reading the log");
-    if (!r) return fail(std::move(r).error());
-    page.head = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
+    // Not prepared: a plan made without the filters' values could read the whole log for a
+    // narrow prefix.
     StoredEvent event;
     GlobalPosition commit_last{};
-    for (int row = 0; row < r->rows(); ++row) {
-        if (r->is_null(row, 1)) continue;
-        if (auto ok = read_event(*r, row, 1, event); !ok) return fail(std::move(ok).error());
-        commit_last = GlobalPosition{static_cast<std::uint64_t>(r->int8(row, 12))};
-        if (auto ok = visit(event); !ok) return fail(std::move(ok).error());
+    const auto take = [&](const ResultSet& r, int row) -> Result<void> {
+        page.head = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, 0))};
+        if (r.is_null(row, 1)) return {};
+        if (auto ok = read_event(r, row, 1, event); !ok) return ok;
+        commit_last = GlobalPosition{static_cast<std::uint64_t>(r.int8(row, 12))};
         ++page.count;
+        return visit(event);
+    };
+    if (query.limit > streamed_above) {
+        auto r = (*c)->stream(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log",
+                              [&](const ResultSet& row) { return take(row, 0); });
+        if (!r) return fail(std::move(r).error());
+    } else {
+        auto r = (*c)->query(impl_->read_all_sql.c_str(), p, Phase::read, "reading the log");
+        if (!r) return fail(std::move(r).error());
+        for (int row = 0; row < r->rows(); ++row) {
+            if (auto ok = take(*r, row); !ok) return fail(std::move(ok).error());
+        }
     }
     // A full page was cut at the end of its last commit; a short one read to the head.
     page.last = page.count >= query.limit ? commit_last : std::max(page.head, query.after);
@@ -799,7 +906,7 @@ private:
         auto h = head();
         const auto left = time_left();
         if (!h || *h > after || left.count() <= 0) return h;
-        auto woken = impl.listener->wait_for_notification(std::min(left, poll_interval));
+        auto woken = impl.listener->wait_for_notification(std::min(left, poll_interval), impl.wake_pipe[0]);
         if (!woken) {
             impl.listener.reset();
             return fail(std::move(woken).error());

@@ -110,7 +110,7 @@ public:
     /// ends at the end of a commit, so it may hold a few more. Returns the last position read.
     [[nodiscard]] auto read_log(GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition>;
     /// Appends events exactly as another store recorded them (positions, versions, ids, times,
-    /// commit boundaries), in one transaction; they must follow this store's log without a gap
+    /// commit boundaries), in one transaction; they must come after this store's last position
     /// (see `detail::check_import`), or nothing is written and the error is `validation`.
     [[nodiscard]] auto import_events(std::span<const ArchivedEvent> events) -> Result<void>;
     /// Runs `body` on one read transaction: every call of the snapshot it is handed sees the
