@@ -312,23 +312,34 @@ TEST_CASE("live and paging readers see every commit once, in order, while 2 proc
     // The live reader waits for commits (the store's notifications, or its polling) and reads
     // what came; the paging reader reads small pages as fast as it can. Both stop when told and
     // caught up with the head.
+    // (Catch2's assertions are for the main thread: the readers keep their first error.)
     std::atomic<bool> writers_done{false};
-    const auto follow = [&](bool live, std::vector<Event>& seen) {
+    const auto follow = [&](bool live, std::vector<Event>& seen, std::string& error) {
         GlobalPosition after{};
         for (;;) {
             const bool done = writers_done;
             auto page = store.read_all(eventcore::LogQuery{.after = after, .limit = live ? 200u : 7u},
                                        [&](const Event& e) { seen.push_back(e); });
-            REQUIRE(page);
+            if (!page) {
+                error = page.error().message();
+                return;
+            }
             after = page->last;
             if (done && page->count == 0 && after == page->head) return;
-            if (live && page->count == 0) REQUIRE(store.wait_for_events(after, std::chrono::milliseconds{500}));
+            if (live && page->count == 0) {
+                if (auto woken = store.wait_for_events(after, std::chrono::milliseconds{500}); !woken) {
+                    error = woken.error().message();
+                    return;
+                }
+            }
         }
     };
     std::vector<Event> live_seen;
     std::vector<Event> paged_seen;
-    std::thread live([&] { follow(true, live_seen); });
-    std::thread paged([&] { follow(false, paged_seen); });
+    std::string live_error;
+    std::string paged_error;
+    std::thread live([&] { follow(true, live_seen, live_error); });
+    std::thread paged([&] { follow(false, paged_seen, paged_error); });
 
     std::vector<std::unique_ptr<testing_support::Child>> workers;
     for (int p = 0; p < 2; ++p) {
@@ -358,6 +369,8 @@ TEST_CASE("live and paging readers see every commit once, in order, while 2 proc
     writers_done = true;
     live.join();
     paged.join();
+    CHECK(live_error.empty());
+    CHECK(paged_error.empty());
 
     const auto log = eventcore::load_log(store).value();
     std::set<eventcore::Uuid> all;
