@@ -627,7 +627,7 @@ auto run(Store& store, const Settings& settings, std::string_view label, Figures
     std::int64_t opened_with = 0;
     std::size_t events = 0;
     bool log_whole = true;
-    auto page = store.read_all(eventcore::LogQuery{.stream_prefix = "account-"}, [&](const RecordedEvent<BankEvent>& e) {
+    auto page = eventcore::visit_log(store, {.stream_prefix = "account-"}, [&](const RecordedEvent<BankEvent>& e) {
         if (const auto* o = std::get_if<AccountOpened>(&e.payload)) opened_with += o->initial_balance;
         balances[e.stream] += delta(e.payload);
         log_whole = log_whole && e.version.value() == ++versions[e.stream];
@@ -638,7 +638,7 @@ auto run(Store& store, const Settings& settings, std::string_view label, Figures
         return 1;
     }
     std::uint64_t position = 0;
-    auto whole = store.read_all(eventcore::LogQuery{}, [&](const RecordedEvent<BankEvent>& e) {
+    auto whole = eventcore::visit_log(store, {}, [&](const RecordedEvent<BankEvent>& e) {
         log_whole = log_whole && e.position.value() == ++position;
     });
     log_whole = log_whole && whole && position == store.head().value().value() &&

@@ -95,11 +95,15 @@ struct CommitReceipt {
 
 /// Which part of the global log to read.
 struct LogQuery {
+    /// The page size of a query that names none: one read's time and memory stay bounded however
+    /// long the log. Read on from `LogPage::last`, or let `visit_log` or `load_log` page for you.
+    static constexpr std::size_t default_limit = 10'000;
+
     /// Read events after this position (0: from the beginning).
     GlobalPosition after{};
     /// At most about this many events: a page ends at the end of a commit, so it may hold a few
     /// more than `limit` rather than split one.
-    std::size_t limit = std::numeric_limits<std::size_t>::max();
+    std::size_t limit = default_limit;
     /// Only events of streams whose id starts with these bytes (no wildcards: `_` and `%` are
     /// plain characters). Empty: every stream.
     std::string stream_prefix{};
@@ -163,7 +167,8 @@ concept EventVisitor = std::invocable<F&, const RecordedEvent<E>&>;
 ///    the end visits nothing, cheaply (`stream_version` relies on it);
 /// 3. `read_all(LogQuery, visitor) -> Result<LogPage>` visits the global log in increasing
 ///    position, never skipping a committed event, each commit's events together, filtered by
-///    stream prefix and event type before the limit applies;
+///    stream prefix and event type before the limit applies (a page of `LogQuery::default_limit`
+///    events unless the query names another; `visit_log` reads on to the head);
 /// 4. `append(AppendRequest<E>) -> Result<CommitReceipt>` commits atomically: every expectation
 ///    is checked and every event written, or nothing is, and the error is `version_conflict`
 ///    naming each stream that did not match;

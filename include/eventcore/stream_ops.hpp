@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -32,12 +33,40 @@ template <EventStore S>
     return store.read_stream(stream, past_any_end, [](const auto&) {});
 }
 
-/// Events of the global log, copied into a vector (see `LogQuery`).
+/// Visits the events of the global log that `query` selects, page after page of `query.limit`
+/// events, until it has read to the head as it was when the first page was read (it may visit a
+/// few later ones). Returns the last page, its `count` the number of events visited in all.
+///
+/// \code
+/// std::int64_t total = 0;
+/// auto read = eventcore::visit_log(store, {.stream_prefix = "account-"},
+///                                  [&](const auto& e) { total += amount(e.payload); });
+/// \endcode
+template <EventStore S, class F>
+[[nodiscard]] auto visit_log(const S& store, LogQuery query, F&& visit) -> Result<LogPage> {
+    std::size_t count = 0;
+    std::optional<GlobalPosition> end;
+    for (;;) {
+        auto page = store.read_all(query, visit);
+        if (!page) return page;
+        count += page->count;
+        if (!end) end = page->head;
+        // Read to a head, past the first one, or no further at all (a zero limit): done.
+        if (page->last >= page->head || page->last >= *end || page->last <= query.after) {
+            page->count = count;
+            return page;
+        }
+        query.after = page->last;
+    }
+}
+
+/// Events of the global log, copied into a vector: all `query` selects, read in pages of
+/// `query.limit` (see `visit_log`).
 template <EventStore S>
 [[nodiscard]] auto load_log(const S& store, const LogQuery& query = {})
     -> Result<std::vector<RecordedEvent<typename S::event_type>>> {
     std::vector<RecordedEvent<typename S::event_type>> events;
-    auto page = store.read_all(query, [&](const auto& e) { events.push_back(e); });
+    auto page = visit_log(store, query, [&](const auto& e) { events.push_back(e); });
     if (!page) return fail(std::move(page).error());
     return events;
 }

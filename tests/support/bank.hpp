@@ -184,7 +184,7 @@ template <eventcore::EventStore S>
 auto read_back(const S& store, const std::vector<eventcore::WrittenEvent>& where)
     -> std::vector<RecordedEvent<BankEvent>> {
     std::vector<RecordedEvent<BankEvent>> all;
-    REQUIRE(store.read_all({}, [&](const RecordedEvent<BankEvent>& e) { all.push_back(e); }));
+    REQUIRE(eventcore::visit_log(store, {}, [&](const RecordedEvent<BankEvent>& e) { all.push_back(e); }));
     std::vector<RecordedEvent<BankEvent>> out;
     for (const auto& w : where) {
         for (const auto& e : all) {

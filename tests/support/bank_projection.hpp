@@ -103,8 +103,8 @@ inline auto postgres_balances(std::string_view store_schema) -> SqlBalanceProjec
 template <class Store>
 auto folded_balances(const Store& store, std::string_view prefix = "account-") -> std::map<StreamId, std::int64_t> {
     std::map<StreamId, std::int64_t> out;
-    (void)store.read_all(eventcore::LogQuery{.stream_prefix = std::string(prefix)},
-                         [&](const RecordedEvent<BankEvent>& e) { out[e.stream] += balance_delta(e.payload); });
+    (void)eventcore::visit_log(store, eventcore::LogQuery{.stream_prefix = std::string(prefix)},
+                               [&](const RecordedEvent<BankEvent>& e) { out[e.stream] += balance_delta(e.payload); });
     return out;
 }
 

@@ -417,7 +417,7 @@ auto check(Store& store, const Settings& s, const Stats& stats) -> std::vector<C
     std::map<std::string, std::int64_t> folded;
     std::uint64_t run_events = 0;
     const std::string prefix = s.run_id + "-";
-    auto page = store.read_all({}, [&](const RecordedEvent<StressEvent>& e) {
+    auto page = eventcore::visit_log(store, {}, [&](const RecordedEvent<StressEvent>& e) {
         ++events_read;
         const bool in_order = gaps_allowed ? e.position.value() > expected_position
                                            : e.position.value() == expected_position + 1;

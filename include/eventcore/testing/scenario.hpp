@@ -283,8 +283,8 @@ public:
         CommandExecutor executor{*store, config_};
         auto result = executor.execute(command, options);
         std::vector<StreamEvent<E>> written;
-        (void)store->read_all({.after = before},
-                              [&](const RecordedEvent<E>& e) { written.push_back({e.stream, e.payload}); });
+        (void)visit_log(*store, {.after = before},
+                        [&](const RecordedEvent<E>& e) { written.push_back({e.stream, e.payload}); });
         std::optional<std::string> problem;
         for (std::size_t i = 0; round_trip_ && !problem && i < written.size(); ++i)
             problem = detail::codec_problem(round_trip_, written[i], fmt::format("written event #{}", i));

@@ -339,6 +339,37 @@ void pages_never_split_a_commit(const ContractHarness<S>&, S& store) {
 }
 
 template <class S>
+void a_query_without_a_limit_reads_one_page(const ContractHarness<S>&, S& store) {
+    constexpr std::size_t commits = 6;
+    constexpr std::size_t per_commit = 2'000; // five commits fill a default page exactly
+    static_assert(5 * per_commit == LogQuery::default_limit);
+    for (std::size_t c = 0; c < commits; ++c) {
+        ok(append(store, fmt::format("bulk-{}", c), ExpectedVersion::no_stream(),
+                  std::vector<ContractEvent>(per_commit, Changed{static_cast<std::int64_t>(c)})),
+           "appending a commit of 2,000 events");
+    }
+    const auto total = commits * per_commit;
+    const auto page = ok(store.read_all(LogQuery{}, [](const auto&) {}), "reading with the default query");
+    expect(page.count == LogQuery::default_limit && page.last == GlobalPosition{LogQuery::default_limit} &&
+               page.head == GlobalPosition{total},
+           "a default query read {} events to {} (head {}); expected one page of {}", page.count, page.last,
+           page.head, LogQuery::default_limit);
+    std::uint64_t previous = 0;
+    bool in_order = true;
+    const auto all = ok(visit_log(store, LogQuery{}, [&](const auto& e) {
+                            in_order = in_order && e.position.value() > previous;
+                            previous = e.position.value();
+                        }),
+                        "visiting the whole log");
+    expect(all.count == total && all.last == GlobalPosition{total} && in_order,
+           "visit_log visited {} events to {}, expected {} in order", all.count, all.last, total);
+    const auto filtered = ok(visit_log(store, LogQuery{.limit = 7, .stream_prefix = "bulk-5"}, [](const auto&) {}),
+                             "visiting one stream's events in small pages");
+    expect(filtered.count == per_commit && filtered.last == GlobalPosition{total},
+           "visit_log with a filter visited {} events to {}, expected {}", filtered.count, filtered.last, per_commit);
+}
+
+template <class S>
 void read_one_stream_from_version(const ContractHarness<S>&, S& store) {
     ok(append(store, "s", ExpectedVersion::any(), {Opened{"s"}, Changed{1}, Changed{2}, Changed{3}}), "appending");
     const auto from3 = ok(load_stream(store, sid("s"), StreamVersion{3}), "reading from 3");
@@ -681,6 +712,8 @@ auto store_contract() -> std::vector<ContractCase<S>> {
         make("the global log is gap-free in commit order", detail::log_is_gap_free_in_commit_order<S>),
         make("reading the log after a position excludes it", detail::read_all_after_excludes_position<S>),
         make("a page of the log never splits a commit", detail::pages_never_split_a_commit<S>),
+        make("a query that names no limit reads one bounded page; visit_log reads on to the head",
+             detail::a_query_without_a_limit_reads_one_page<S>),
         make("one stream reads from a version", detail::read_one_stream_from_version<S>),
         make("the log filters by event type", detail::filters_by_event_type<S>),
         make("the log filters by stream prefix, with _ and % literal", detail::filters_by_stream_prefix_literally<S>),
