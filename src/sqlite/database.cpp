@@ -8,6 +8,8 @@
 #include "common/connection_pool.hpp"
 #include "common/sql_parameters.hpp"
 #include "connection.hpp"
+#include "queries.hpp"
+#include "schema.hpp"
 
 #include <fmt/format.h>
 
@@ -36,6 +38,8 @@ using detail::Connection;
 using detail::Sql;
 using detail::Statement;
 using detail::Transaction;
+using detail::migrations;
+namespace queries = detail::queries;
 
 namespace {
 
@@ -130,52 +134,6 @@ auto explain_open_failure(const std::string& path, Error e) -> Error {
     return e;
 }
 
-/// Each migration brings the schema from version (index) to version (index + 1).
-constexpr const char* migrations[] = {
-    // 1: events, idempotent commands.
-    R"sql(
-CREATE TABLE eventcore_schema (
-    version    INTEGER PRIMARY KEY,
-    applied_at INTEGER NOT NULL
-);
-CREATE TABLE events (
-    position       INTEGER PRIMARY KEY,
-    stream_id      TEXT    NOT NULL,
-    version        INTEGER NOT NULL,
-    event_type     TEXT    NOT NULL,
-    payload        BLOB    NOT NULL,
-    event_id       BLOB    NOT NULL,
-    recorded_at    INTEGER NOT NULL,
-    correlation_id BLOB    NOT NULL,
-    causation_id   BLOB    NOT NULL,
-    command        TEXT    NOT NULL,
-    custom         TEXT,
-    commit_last    INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX events_by_stream ON events (stream_id, version);
-CREATE TABLE commands (
-    command_id     BLOB    PRIMARY KEY,
-    first_position INTEGER NOT NULL,
-    event_count    INTEGER NOT NULL,
-    committed_at   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE command_streams (
-    command_id BLOB    NOT NULL,
-    ordinal    INTEGER NOT NULL,
-    stream_id  TEXT    NOT NULL,
-    version    INTEGER NOT NULL,
-    PRIMARY KEY (command_id, ordinal)
-) WITHOUT ROWID;
-)sql",
-    // 2: checkpoints of subscriptions and projections.
-    R"sql(
-CREATE TABLE checkpoints (
-    name       TEXT    PRIMARY KEY,
-    position   INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql",
-};
 static_assert(std::size(migrations) == schema_version);
 
 auto micros(Timestamp t) -> std::int64_t { return t.time_since_epoch().count(); }
@@ -213,12 +171,12 @@ auto json_string_array(auto&& strings) -> std::string {
 
 auto synchronous_pragma(Synchronous s) -> const char* {
     switch (s) {
-    case Synchronous::off: return "PRAGMA synchronous = OFF";
-    case Synchronous::normal: return "PRAGMA synchronous = NORMAL";
-    case Synchronous::full: return "PRAGMA synchronous = FULL";
-    case Synchronous::extra: return "PRAGMA synchronous = EXTRA";
+    case Synchronous::off: return queries::synchronous_off;
+    case Synchronous::normal: return queries::synchronous_normal;
+    case Synchronous::full: return queries::synchronous_full;
+    case Synchronous::extra: return queries::synchronous_extra;
     }
-    return "PRAGMA synchronous = FULL";
+    return queries::synchronous_full;
 }
 
 /// Reads one `events` row into `out`, reusing its buffers.
@@ -431,13 +389,10 @@ namespace {
 }
 
 [[nodiscard]] auto stored_version(Connection& c) -> Result<int> {
-    auto has_table = query_int(c,
-                               "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
-                               "name = 'eventcore_schema')",
-                               "reading the database header");
+    auto has_table = query_int(c, queries::has_schema_table, "reading the database header");
     if (!has_table) return fail(std::move(has_table).error());
     if (*has_table == 0) return 0;
-    auto version = query_int(c, "SELECT coalesce(max(version), 0) FROM eventcore_schema", "reading the schema version");
+    auto version = query_int(c, queries::read_schema_version, "reading the schema version");
     if (!version) return fail(std::move(version).error());
     // A damaged file may hold anything here; it indexes the migrations, so check it first.
     if (*version < 0 || *version > std::numeric_limits<int>::max())
@@ -453,9 +408,7 @@ namespace {
 /// its store only in a new or empty database, and leaves anybody else's untouched.
 [[nodiscard]] auto refuse_foreign(Connection& c, const std::string& path) -> Result<void> {
     sqlite3_stmt* raw = nullptr;
-    const char* sql = "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-                      "ORDER BY rowid";
-    if (const int rc = sqlite3_prepare_v2(c.handle(), sql, -1, &raw, nullptr); rc != SQLITE_OK)
+    if (const int rc = sqlite3_prepare_v2(c.handle(), queries::foreign_objects, -1, &raw, nullptr); rc != SQLITE_OK)
         return fail(c.error(rc, "reading the database's schema"));
     const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
     std::size_t count = 0;
@@ -515,8 +468,7 @@ auto newer_schema(const std::string& path, int found) -> Error {
     }
     for (int v = *found; v < schema_version; ++v) {
         if (auto r = c.exec(migrations[v], fmt::format("migrating the schema to version {}", v + 1)); !r) return r;
-        const auto record = fmt::format("INSERT INTO eventcore_schema (version, applied_at) VALUES ({}, {})", v + 1,
-                                        micros(now()));
+        const auto record = fmt::format(queries::record_schema_version, v + 1, micros(now()));
         if (auto r = c.exec(record.c_str(), "recording the schema version"); !r) return r;
     }
     return tx->commit();
@@ -596,7 +548,7 @@ auto newer_schema(const std::string& path, int found) -> Error {
                             .with_code("EVENTCORE_SCHEMA_TOO_OLD"));
     } else {
         if (!in_memory) {
-            if (auto r = c.exec("PRAGMA journal_mode = WAL", "switching to WAL mode"); !r)
+            if (auto r = c.exec(queries::journal_mode_wal, "switching to WAL mode"); !r)
                 return fail(std::move(r).error());
         }
         if (*found < schema_version) {
@@ -1165,14 +1117,14 @@ public:
     }
 
     [[nodiscard]] auto isolated(eventcore::detail::FunctionRef<Result<void>()> body) -> Result<void> override {
-        const auto name = fmt::format("eventcore_{}", ++depth_);
-        if (auto r = c_.exec(fmt::format("SAVEPOINT {}", name).c_str(), "starting a savepoint"); !r) return r;
+        const auto name = fmt::format(queries::savepoint_name, ++depth_);
+        if (auto r = c_.exec(fmt::format(queries::savepoint, name).c_str(), "starting a savepoint"); !r) return r;
         auto outcome = body();
         if (!outcome) {
-            (void)c_.exec(fmt::format("ROLLBACK TO {}", name).c_str(), "rolling back a savepoint");
+            (void)c_.exec(fmt::format(queries::rollback_to_savepoint, name).c_str(), "rolling back a savepoint");
         }
         --depth_;
-        if (auto r = c_.exec(fmt::format("RELEASE {}", name).c_str(), "releasing a savepoint"); !r) return r;
+        if (auto r = c_.exec(fmt::format(queries::release_savepoint, name).c_str(), "releasing a savepoint"); !r) return r;
         return outcome;
     }
 
@@ -1367,11 +1319,7 @@ auto sql_limit(std::size_t limit) -> std::int64_t {
 namespace {
 
 [[nodiscard]] auto list_streams_on(Connection& c, const StreamListQuery& query) -> Result<std::vector<StreamSummary>> {
-    // With one max() in the select list, SQLite takes the bare recorded_at from that row.
-    auto stmt = c.use(std::string_view(
-        "SELECT stream_id, max(version), recorded_at FROM events WHERE stream_id > ?1 "
-        "AND (?2 IS NULL OR substr(CAST(stream_id AS BLOB), 1, length(?2)) = ?2) AND (?3 IS NULL OR stream_id GLOB ?3) "
-        "GROUP BY stream_id ORDER BY stream_id LIMIT ?4"));
+    auto stmt = c.use(queries::list_streams);
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, std::string_view(query.after));
     stmt->bind_blob_or_null(2, query.prefix); // bytes, as in `read_all`
@@ -1403,8 +1351,7 @@ namespace {
     if (!tx) return fail(std::move(tx).error());
     StoreStatistics stats;
     {
-        auto stmt = (*c)->use(std::string_view("SELECT count(*), count(DISTINCT stream_id), coalesce(max(position), 0), "
-                                               "min(recorded_at), max(recorded_at) FROM events"));
+        auto stmt = (*c)->use(queries::count_events);
         if (!stmt) return fail(std::move(stmt).error());
         if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "counting events");
         stats.events = stmt->uint64(0);
@@ -1416,24 +1363,20 @@ namespace {
         }
     }
     {
-        auto stmt = (*c)->use(std::string_view(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"));
+        auto stmt = (*c)->use(queries::database_size);
         if (!stmt) return fail(std::move(stmt).error());
         if (const int rc = stmt->step(); rc != SQLITE_ROW) return step_error(**c, rc, "measuring the database");
         stats.size_bytes = stmt->uint64(0);
     }
     {
-        auto stmt = (*c)->use(std::string_view(
-            "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type"));
+        auto stmt = (*c)->use(queries::count_event_types);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW) stats.types.push_back({std::string(stmt->text(0)), stmt->uint64(1)});
         if (rc != SQLITE_DONE) return step_error(**c, rc, "counting event types");
     }
     {
-        auto stmt = (*c)->use(std::string_view(
-            "SELECT date(recorded_at / 1000000, 'unixepoch') AS day, count(*), count(DISTINCT commit_last) "
-            "FROM events GROUP BY day ORDER BY day"));
+        auto stmt = (*c)->use(queries::count_events_by_day);
         if (!stmt) return fail(std::move(stmt).error());
         int rc = 0;
         while ((rc = stmt->step()) == SQLITE_ROW)
@@ -1448,10 +1391,7 @@ namespace {
 
 /// A page of the log, in the connection's current transaction.
 [[nodiscard]] auto read_log_on(Connection& c, GlobalPosition after, std::size_t limit, LogRowVisitor visit) -> Result<GlobalPosition> {
-    // The columns of `read_row`, in its order.
-    auto stmt = c.use(std::string_view(
-        "SELECT stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, "
-        "causation_id, command, custom, commit_last FROM events WHERE position > ?1 ORDER BY position"));
+    auto stmt = c.use(queries::read_log); // the columns of `read_row`, in its order
     if (!stmt) return fail(std::move(stmt).error());
     stmt->bind(1, after.value());
     StoredEvent event;
@@ -1541,12 +1481,7 @@ namespace {
 /// Every idempotency record with its stream rows, in the connection's current transaction; and
 /// stream rows whose record is gone, as damaged records.
 [[nodiscard]] auto commands_on(Connection& c, CommandRecordVisitor visit) -> Result<void> {
-    auto stmt = c.use(std::string_view(
-        "SELECT c.command_id, c.first_position, c.event_count, c.committed_at, s.ordinal, s.stream_id, s.version, 1 "
-        "FROM commands c LEFT JOIN command_streams s ON s.command_id = c.command_id "
-        "UNION ALL SELECT s.command_id, NULL, NULL, NULL, s.ordinal, s.stream_id, s.version, 0 "
-        "FROM command_streams s WHERE NOT EXISTS (SELECT 1 FROM commands c WHERE c.command_id = s.command_id) "
-        "ORDER BY 1, 5"));
+    auto stmt = c.use(queries::command_records);
     if (!stmt) return fail(std::move(stmt).error());
     std::optional<CommandRecord> record;
     std::string key; // the command id's bytes as stored
@@ -1608,7 +1543,7 @@ public:
     }
     [[nodiscard]] auto commands(CommandRecordVisitor visit) -> Result<void> override { return commands_on(c_, visit); }
     [[nodiscard]] auto integrity_check(std::size_t limit) -> Result<std::optional<std::vector<std::string>>> override {
-        const auto text = fmt::format("PRAGMA integrity_check({})", std::max<std::size_t>(limit, 1));
+        const auto text = fmt::format(queries::integrity_check, std::max<std::size_t>(limit, 1));
         sqlite3_stmt* raw = nullptr;
         std::vector<std::string> problems;
         int rc = sqlite3_prepare_v2(c_.handle(), text.c_str(), -1, &raw, nullptr);
