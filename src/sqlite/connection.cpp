@@ -1,4 +1,5 @@
 #include "connection.hpp"
+#include "queries.hpp"
 
 #include <fmt/format.h>
 
@@ -6,63 +7,31 @@ namespace eventcore::sqlite::detail {
 
 namespace {
 
-constexpr std::string_view event_columns =
-    "stream_id, version, position, event_type, payload, event_id, recorded_at, correlation_id, causation_id, "
-    "command, custom, commit_last";
-
 auto sql_text(Sql sql) -> std::string {
     switch (sql) {
-    case Sql::begin_deferred: return "BEGIN";
-    case Sql::begin_immediate: return "BEGIN IMMEDIATE";
-    case Sql::commit: return "COMMIT";
-    case Sql::rollback: return "ROLLBACK";
-    case Sql::read_streams:
-        return fmt::format("SELECT {} FROM events WHERE position IN (SELECT position FROM events WHERE stream_id IN "
-                           "(SELECT value FROM json_each(?1))) ORDER BY position",
-                           event_columns);
-    case Sql::read_one_stream:
-        return fmt::format("SELECT {} FROM events WHERE stream_id = ?1 ORDER BY version", event_columns);
-    case Sql::read_stream_from:
-        return fmt::format("SELECT {} FROM events WHERE stream_id = ?1 AND version >= ?2 ORDER BY version",
-                           event_columns);
-    case Sql::stream_version: return "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1";
-    case Sql::read_all:
-        // The filters are pushed down so that a selective query scans, but does not decode or
-        // deliver, what it skips. The prefix (?2, a BLOB or NULL) is compared by bytes, as the
-        // other stores do: on BLOBs `substr` and `length` count bytes, on TEXT characters.
-        return fmt::format("SELECT {} FROM events WHERE position > ?1 "
-                           "AND (?2 IS NULL OR substr(CAST(stream_id AS BLOB), 1, length(?2)) = ?2) "
-                           "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) "
-                           "AND (?4 IS NULL OR stream_id GLOB ?4) "
-                           "ORDER BY position",
-                           event_columns);
-    case Sql::head: return "SELECT coalesce(max(position), 0) FROM events";
-    case Sql::find_command:
-        return "SELECT first_position, event_count, committed_at FROM commands WHERE command_id = ?1";
-    case Sql::command_events:
-        return "SELECT stream_id, version, position, event_id FROM events WHERE position >= ?1 AND position < ?2 "
-               "ORDER BY position";
-    case Sql::command_streams:
-        return "SELECT stream_id, version FROM command_streams WHERE command_id = ?1 ORDER BY ordinal";
-    case Sql::insert_event:
-        return fmt::format("INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                           event_columns);
-    case Sql::insert_command:
-        return "INSERT INTO commands (command_id, first_position, event_count, committed_at) VALUES (?1, ?2, ?3, ?4)";
-    case Sql::insert_command_stream:
-        return "INSERT INTO command_streams (command_id, ordinal, stream_id, version) VALUES (?1, ?2, ?3, ?4)";
-    case Sql::data_version: return "PRAGMA data_version";
-    case Sql::save_checkpoint:
-        return "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3) "
-               "ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
-    case Sql::advance_checkpoint_from_zero:
-        return "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?3, ?4) ON CONFLICT (name) DO "
-               "UPDATE SET position = excluded.position, updated_at = excluded.updated_at WHERE position = ?2";
-    case Sql::advance_checkpoint:
-        return "UPDATE checkpoints SET position = ?3, updated_at = ?4 WHERE name = ?1 AND position = ?2";
-    case Sql::load_checkpoint: return "SELECT position FROM checkpoints WHERE name = ?1";
-    case Sql::list_checkpoints: return "SELECT name, position, updated_at FROM checkpoints ORDER BY name";
-    case Sql::delete_checkpoint: return "DELETE FROM checkpoints WHERE name = ?1";
+    case Sql::begin_deferred: return queries::begin_deferred;
+    case Sql::begin_immediate: return queries::begin_immediate;
+    case Sql::commit: return queries::commit;
+    case Sql::rollback: return queries::rollback;
+    case Sql::read_streams: return fmt::format(queries::read_streams, queries::event_columns);
+    case Sql::read_one_stream: return fmt::format(queries::read_one_stream, queries::event_columns);
+    case Sql::read_stream_from: return fmt::format(queries::read_stream_from, queries::event_columns);
+    case Sql::stream_version: return queries::stream_version;
+    case Sql::read_all: return fmt::format(queries::read_all, queries::event_columns);
+    case Sql::head: return queries::head;
+    case Sql::find_command: return queries::find_command;
+    case Sql::command_events: return queries::command_events;
+    case Sql::command_streams: return queries::command_streams;
+    case Sql::insert_event: return fmt::format(queries::insert_event, queries::event_columns);
+    case Sql::insert_command: return queries::insert_command;
+    case Sql::insert_command_stream: return queries::insert_command_stream;
+    case Sql::data_version: return queries::data_version;
+    case Sql::save_checkpoint: return queries::save_checkpoint;
+    case Sql::advance_checkpoint_from_zero: return queries::advance_checkpoint_from_zero;
+    case Sql::advance_checkpoint: return queries::advance_checkpoint;
+    case Sql::load_checkpoint: return queries::load_checkpoint;
+    case Sql::list_checkpoints: return queries::list_checkpoints;
+    case Sql::delete_checkpoint: return queries::delete_checkpoint;
     case Sql::count: break;
     }
     return {};
@@ -97,10 +66,8 @@ auto read_streams_text(std::size_t count) -> const std::string* {
         std::array<std::string, max_listed_streams + 1> all;
         for (std::size_t k = 1; k <= max_listed_streams; ++k) {
             std::string params;
-            for (std::size_t i = 1; i <= k; ++i) params += fmt::format("{}?{}", i > 1 ? "," : "", i);
-            all[k] = fmt::format("SELECT {} FROM events WHERE position IN (SELECT position FROM events WHERE "
-                                 "stream_id IN ({})) ORDER BY position",
-                                 event_columns, params);
+            for (std::size_t i = 1; i <= k; ++i) params += fmt::format(queries::listed_stream, i > 1 ? "," : "", i);
+            all[k] = fmt::format(queries::read_listed_streams, queries::event_columns, params);
         }
         return all;
     }();
