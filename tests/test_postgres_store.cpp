@@ -843,25 +843,11 @@ TEST_CASE("a store written with schema version 2 is migrated, keeping its log, r
           "[postgres]") {
     Schemas schemas;
     const auto schema = schemas.fresh();
-    const auto in_schema = [&](std::string_view text) {
-        std::string out;
-        for (std::size_t i = 0; i < text.size();) {
-            if (text.substr(i, 3) == "{s}") {
-                out += fmt::format("\"{}\"", schema);
-                i += 3;
-            } else if (text.substr(i, 9) == "{channel}") {
-                out += schema;
-                i += 9;
-            } else {
-                out += text[i++];
-            }
-        }
-        return out;
-    };
+    using eventcore::postgres::detail::in_schema;
     // Schema version 2 as eventcore left it, written by its own commit function: two accounts
     // opened, a transfer with a command id, a refused commit, and a checkpoint.
     for (int v = 0; v < 2; ++v) {
-        raw_sql(in_schema(eventcore::postgres::detail::migrations[v]));
+        raw_sql(in_schema(eventcore::postgres::detail::migrations[v], schema));
         raw_sql(fmt::format("INSERT INTO \"{}\".schema_version (version) VALUES ({})", schema, v + 1));
     }
     const auto commit = [&](std::string_view streams, std::string_view kinds, std::string_view expected,
@@ -876,7 +862,8 @@ TEST_CASE("a store written with schema version 2 is migrated, keeping its log, r
             "(SELECT array_agg('00000000-0000-4000-8000-000000000002'::uuid) FROM unnest(ARRAY[{4}])), "
             "(SELECT array_agg('Migrated'::text) FROM unnest(ARRAY[{4}])), "
             "(SELECT array_agg(NULL::text) FROM unnest(ARRAY[{4}])), {6})",
-            streams, kinds, expected, event_streams, types, payloads, command_id)));
+            streams, kinds, expected, event_streams, types, payloads, command_id),
+            schema));
     };
     commit("'account-0', 'account-1'", "1, 1", "0, 0", "1, 2", "'AccountOpened', 'AccountOpened'",
            R"('{"initial_balance":100}', '{"initial_balance":100}')", "NULL");

@@ -104,8 +104,8 @@ namespace {
     }
     p.int8(sql_limit(query.limit));
     bind_prefix_bytes(p, query.prefix);
-    auto r = c.query(sql(fmt::format(queries::list_streams, byte_prefix_filter("st.stream_id", 5)), schema).c_str(), p,
-                     Phase::read, "listing streams");
+    auto r = c.query(in_schema(fmt::format(queries::list_streams, byte_prefix_filter("st.stream_id", 5)), schema).c_str(),
+                     p, Phase::read, "listing streams");
     if (!r) return fail(std::move(r).error());
     std::vector<StreamSummary> streams;
     for (int row = 0; row < r->rows(); ++row) {
@@ -134,7 +134,7 @@ namespace {
     StoreStatistics stats;
     {
         Params none;
-        auto r = (*c)->query(sql(fmt::format(queries::count_events, queries::settled_head), s).c_str(), none,
+        auto r = (*c)->query(in_schema(fmt::format(queries::count_events, queries::settled_head), s).c_str(), none,
                              Phase::read, "counting events");
         if (!r) return fail(std::move(r).error());
         stats.events = static_cast<std::uint64_t>(r->int8(0, 0));
@@ -154,14 +154,15 @@ namespace {
     }
     {
         Params none;
-        auto r = (*c)->query(sql(queries::count_event_types, s).c_str(), none, Phase::read, "counting event types");
+        auto r = (*c)->query(in_schema(queries::count_event_types, s).c_str(), none, Phase::read,
+                             "counting event types");
         if (!r) return fail(std::move(r).error());
         for (int row = 0; row < r->rows(); ++row)
             stats.types.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1))});
     }
     {
         Params none;
-        auto r = (*c)->query(sql(queries::count_days, s).c_str(), none, Phase::read, "counting events by day");
+        auto r = (*c)->query(in_schema(queries::count_days, s).c_str(), none, Phase::read, "counting events by day");
         if (!r) return fail(std::move(r).error());
         for (int row = 0; row < r->rows(); ++row)
             stats.days.push_back({std::string(r->bytes(row, 0)), static_cast<std::uint64_t>(r->int8(row, 1)),
@@ -181,9 +182,9 @@ namespace {
     Params p;
     p.int8(static_cast<std::int64_t>(std::min<std::uint64_t>(after.value(), std::numeric_limits<std::int64_t>::max())));
     p.int8(sql_limit(limit));
-    auto r = c.query(sql(fmt::format(queries::read_log, queries::event_columns,
-                                     settled_only ? queries::settled : queries::unsettled_too),
-                         schema)
+    auto r = c.query(in_schema(fmt::format(queries::read_log, queries::event_columns,
+                                           settled_only ? queries::settled : queries::unsettled_too),
+                               schema)
                          .c_str(),
                      p, Phase::read, "reading the log");
     if (!r) return fail(std::move(r).error());
@@ -229,11 +230,12 @@ namespace {
         Params::ArrayBuilder all_written(Oid::boolean);
         for (std::size_t i = 0; i < ids.size(); ++i) all_written.add_bool(true);
         p.array(Oid::boolean_array, std::move(all_written));
-        auto r = (*c)->query(sql(queries::lock_streams, s).c_str(), p, Phase::read, "locking the imported streams");
+        auto r = (*c)->query(in_schema(queries::lock_streams, s).c_str(), p, Phase::read,
+                             "locking the imported streams");
         if (!r) return fail(std::move(r).error());
         Params q;
         q.array(Oid::text_array, text_array(ids));
-        auto versions = (*c)->query(sql(queries::stream_versions, s).c_str(), q, Phase::read,
+        auto versions = (*c)->query(in_schema(queries::stream_versions, s).c_str(), q, Phase::read,
                                     "reading the imported streams' versions");
         if (!versions) return fail(std::move(versions).error());
         for (int row = 0; row < versions->rows(); ++row) {
@@ -244,7 +246,7 @@ namespace {
     GlobalPosition handed;
     {
         Params none;
-        auto r = (*c)->query(sql(queries::positions_handed, s).c_str(), none, Phase::read,
+        auto r = (*c)->query(in_schema(queries::positions_handed, s).c_str(), none, Phase::read,
                              "reading the positions handed out");
         if (!r) return fail(std::move(r).error());
         handed = GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
@@ -256,7 +258,8 @@ namespace {
         Params p;
         p.int8(static_cast<std::int64_t>(events.back().position.value() - events.front().position.value() + 1));
         p.int8(static_cast<std::int64_t>(events.front().position.value()));
-        auto r = (*c)->query(sql(queries::take_positions, s).c_str(), p, Phase::read, "taking the imported positions");
+        auto r = (*c)->query(in_schema(queries::take_positions, s).c_str(), p, Phase::read,
+                             "taking the imported positions");
         if (!r) return fail(std::move(r).error());
         if (r->is_null(0, 0))
             return fail(ErrorKind::validation,
@@ -301,7 +304,7 @@ namespace {
         p.array(Oid::text_array, std::move(custom));
         p.array(Oid::int8_array, std::move(commit_last));
     }
-    auto inserted = (*c)->query(sql(queries::import_events, s).c_str(), p, Phase::read, "importing events");
+    auto inserted = (*c)->query(in_schema(queries::import_events, s).c_str(), p, Phase::read, "importing events");
     if (!inserted) return fail(std::move(inserted).error());
     if (auto r = tx->commit(); !r) return r;
     impl_->committed();
@@ -341,7 +344,7 @@ public:
     [[nodiscard]] auto schema_version() -> Result<int> override { return schema_version_in(c_, schema_); }
     [[nodiscard]] auto head() -> Result<GlobalPosition> override {
         Params none;
-        auto r = c_.query(sql(queries::snapshot_head, schema_).c_str(), none, Phase::read, "reading the head");
+        auto r = c_.query(in_schema(queries::snapshot_head, schema_).c_str(), none, Phase::read, "reading the head");
         if (!r) return fail(std::move(r).error());
         return GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))};
     }
@@ -353,7 +356,8 @@ public:
     }
     [[nodiscard]] auto checkpoints() -> Result<std::vector<Checkpoint>> override {
         Params none;
-        auto r = c_.query(sql(queries::list_checkpoints, schema_).c_str(), none, Phase::read, "listing checkpoints");
+        auto r = c_.query(in_schema(queries::list_checkpoints, schema_).c_str(), none, Phase::read,
+                          "listing checkpoints");
         if (!r) return fail(std::move(r).error());
         std::vector<Checkpoint> all;
         for (int row = 0; row < r->rows(); ++row)
@@ -363,7 +367,7 @@ public:
     }
     [[nodiscard]] auto commands(CommandRecordVisitor visit) -> Result<void> override {
         Params none;
-        auto r = c_.query(sql(queries::command_records, schema_).c_str(), none, Phase::read,
+        auto r = c_.query(in_schema(queries::command_records, schema_).c_str(), none, Phase::read,
                           "reading the command records");
         if (!r) return fail(std::move(r).error());
         for (int row = 0; row < r->rows(); ++row) {

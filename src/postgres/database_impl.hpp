@@ -28,23 +28,6 @@ namespace eventcore::postgres {
 
 namespace detail {
 
-inline auto sql(std::string_view text, std::string_view schema) -> std::string {
-    std::string out;
-    const std::string quoted = fmt::format("\"{}\"", schema);
-    for (std::size_t i = 0; i < text.size();) {
-        if (text.substr(i, 3) == "{s}") {
-            out += quoted;
-            i += 3;
-        } else if (text.substr(i, 9) == "{channel}") {
-            out += schema;
-            i += 9;
-        } else {
-            out += text[i++];
-        }
-    }
-    return out;
-}
-
 /// Reads the event columns (`queries::event_columns`) starting at `col` into `out`.
 [[nodiscard]] inline auto read_event(const ResultSet& r, int row, int col, StoredEvent& out) -> Result<void> {
     out.stream = r.bytes(row, col);
@@ -112,6 +95,7 @@ using detail::bind_prefix_bytes;
 using detail::bind_prefix_head;
 using detail::byte_prefix_filter;
 using detail::Connection;
+using detail::in_schema;
 using detail::Oid;
 using detail::Params;
 using detail::Phase;
@@ -119,7 +103,6 @@ using detail::Prepared;
 using detail::read_event;
 using detail::ResultSet;
 using detail::schema_version_in;
-using detail::sql;
 using detail::stored_stream_id;
 using detail::text_array;
 namespace queries = detail::queries;

@@ -57,7 +57,7 @@ void Database::Impl::committed() {
 
 void Database::Impl::notify_loop() {
     std::unique_ptr<Connection> connection;
-    const std::string notify = sql(queries::notify, schema);
+    const std::string notify = in_schema(queries::notify, schema);
     std::unique_lock lock(notify_mutex);
     for (;;) {
         notify_wanted.wait(lock, [&] { return notify_pending || notifier_stopping; });
@@ -135,7 +135,7 @@ private:
         impl.listener.reset();
         auto c = impl.connect();
         if (!c) return fail(std::move(c).error());
-        if (auto r = (*c)->run(sql(queries::listen, impl.schema), "listening for commits"); !r)
+        if (auto r = (*c)->run(in_schema(queries::listen, impl.schema), "listening for commits"); !r)
             return fail(std::move(r).error());
         impl.listener = std::move(*c);
     }
@@ -165,7 +165,8 @@ private:
     Params p;
     p.text(name);
     p.int8(static_cast<std::int64_t>(position.value()));
-    auto r = (*c)->query(sql(queries::save_checkpoint, impl_->schema).c_str(), p, Phase::read, "saving a checkpoint");
+    auto r = (*c)->query(in_schema(queries::save_checkpoint, impl_->schema).c_str(), p, Phase::read,
+                         "saving a checkpoint");
     if (!r) return fail(std::move(r).error());
     return {};
 }
@@ -180,7 +181,7 @@ private:
     p.int8(static_cast<std::int64_t>(to.value()));
     // One statement: the compare and the set are one.
     const auto text = from == GlobalPosition{} ? queries::advance_new_checkpoint : queries::advance_checkpoint;
-    auto r = (*c)->query(sql(text, impl_->schema).c_str(), p, Phase::read, "moving a checkpoint");
+    auto r = (*c)->query(in_schema(text, impl_->schema).c_str(), p, Phase::read, "moving a checkpoint");
     if (!r) return fail(std::move(r).error());
     if (r->rows() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));
     return {};
@@ -191,7 +192,8 @@ private:
     if (!c) return fail(std::move(c).error());
     Params p;
     p.text(name);
-    auto r = (*c)->query(sql(queries::load_checkpoint, impl_->schema).c_str(), p, Phase::read, "loading a checkpoint");
+    auto r = (*c)->query(in_schema(queries::load_checkpoint, impl_->schema).c_str(), p, Phase::read,
+                         "loading a checkpoint");
     if (!r) return fail(std::move(r).error());
     if (r->rows() == 0) return std::optional<GlobalPosition>{};
     return std::optional<GlobalPosition>{GlobalPosition{static_cast<std::uint64_t>(r->int8(0, 0))}};
@@ -201,7 +203,7 @@ private:
     auto c = impl_->acquire();
     if (!c) return fail(std::move(c).error());
     Params none;
-    auto r = (*c)->query(sql(queries::list_checkpoints, impl_->schema).c_str(), none, Phase::read,
+    auto r = (*c)->query(in_schema(queries::list_checkpoints, impl_->schema).c_str(), none, Phase::read,
                          "listing checkpoints");
     if (!r) return fail(std::move(r).error());
     std::vector<Checkpoint> all;
@@ -216,7 +218,7 @@ private:
     if (!c) return fail(std::move(c).error());
     Params p;
     p.text(name);
-    auto r = (*c)->query(sql(queries::delete_checkpoint, impl_->schema).c_str(), p, Phase::read,
+    auto r = (*c)->query(in_schema(queries::delete_checkpoint, impl_->schema).c_str(), p, Phase::read,
                          "deleting a checkpoint");
     if (!r) return fail(std::move(r).error());
     return r->rows() > 0;
@@ -274,7 +276,7 @@ public:
         Params p;
         p.text(name);
         p.int8(static_cast<std::int64_t>(position.value()));
-        auto r = c_.execute(sql(queries::session_save_checkpoint, schema_), p, "saving a checkpoint");
+        auto r = c_.execute(in_schema(queries::session_save_checkpoint, schema_), p, "saving a checkpoint");
         if (!r) return fail(std::move(r).error());
         wrote_checkpoints_ = true;
         return {};
@@ -301,8 +303,8 @@ public:
         p.int8(static_cast<std::int64_t>(from.value()));
         p.int8(static_cast<std::int64_t>(to.value()));
         auto r = from == GlobalPosition{}
-                     ? c_.execute(sql(queries::session_advance_new_checkpoint, schema_), p, "moving a checkpoint")
-                     : c_.execute(sql(queries::session_advance_checkpoint, schema_), p, "moving a checkpoint");
+                     ? c_.execute(in_schema(queries::session_advance_new_checkpoint, schema_), p, "moving a checkpoint")
+                     : c_.execute(in_schema(queries::session_advance_checkpoint, schema_), p, "moving a checkpoint");
         if (!r) return fail(std::move(r).error());
         wrote_checkpoints_ = true;
         if (r->changed() != 1) return fail(eventcore::detail::checkpoint_moved(name, from));

@@ -74,7 +74,7 @@ namespace detail {
     if (!exists) return fail(std::move(exists).error());
     if (exists->int4(0, 0) == 0) return 0;
     Params none;
-    auto v = c.query(sql(queries::stored_schema_version, schema).c_str(), none, Phase::read,
+    auto v = c.query(in_schema(queries::stored_schema_version, schema).c_str(), none, Phase::read,
                      "reading the schema version");
     if (!v) return fail(std::move(v).error());
     return v->int4(0, 0);
@@ -141,17 +141,18 @@ namespace detail {
                 },
         });
     const auto& s = impl->schema;
-    impl->read_streams_sql = sql(fmt::format(queries::read_streams, queries::event_columns), s);
-    impl->read_stream_sql = sql(fmt::format(queries::read_stream, queries::event_columns), s);
-    impl->read_all_sql = sql(fmt::format(queries::read_all, queries::event_columns,
-                                         byte_prefix_filter("e.stream_id", 6), queries::settled, queries::settled_head),
-                             s);
-    impl->read_page_sql =
-        sql(fmt::format(queries::read_page, queries::event_columns, queries::settled, queries::settled_head), s);
-    impl->read_tail_sql = sql(fmt::format(queries::read_tail, queries::event_columns), s);
-    impl->append_sql = sql(queries::append, s);
-    impl->receipt_sql = sql(queries::receipt, s);
-    impl->head_sql = sql(fmt::format(queries::head, queries::settled_head), s);
+    impl->read_streams_sql = in_schema(fmt::format(queries::read_streams, queries::event_columns), s);
+    impl->read_stream_sql = in_schema(fmt::format(queries::read_stream, queries::event_columns), s);
+    impl->read_all_sql = in_schema(fmt::format(queries::read_all, queries::event_columns,
+                                               byte_prefix_filter("e.stream_id", 6), queries::settled,
+                                               queries::settled_head),
+                                   s);
+    impl->read_page_sql = in_schema(
+        fmt::format(queries::read_page, queries::event_columns, queries::settled, queries::settled_head), s);
+    impl->read_tail_sql = in_schema(fmt::format(queries::read_tail, queries::event_columns), s);
+    impl->append_sql = in_schema(queries::append, s);
+    impl->receipt_sql = in_schema(queries::receipt, s);
+    impl->head_sql = in_schema(fmt::format(queries::head, queries::settled_head), s);
 
     auto db = std::shared_ptr<Database>(new Database(std::move(impl)));
     auto found = db->stored_schema_version();
@@ -181,9 +182,10 @@ namespace detail {
             return fail(std::move(current).error());
         }
         for (int v = *current; v < schema_version; ++v) {
-            auto r = (*c)->run(sql(detail::migrations[v], s), fmt::format("migrating to schema version {}", v + 1));
+            auto r = (*c)->run(in_schema(detail::migrations[v], s),
+                               fmt::format("migrating to schema version {}", v + 1));
             if (r) {
-                r = (*c)->run(sql(fmt::format(queries::record_schema_version, v + 1), s),
+                r = (*c)->run(in_schema(fmt::format(queries::record_schema_version, v + 1), s),
                               "recording the schema version");
             }
             if (!r) {

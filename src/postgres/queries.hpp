@@ -1,8 +1,8 @@
 #pragma once
 // The statements the PostgreSQL store sends at run time (the schema itself is in schema.hpp).
 // `{s}` stands for the quoted schema name and `{channel}` for the plain one, put in by
-// `sql` (database_impl.hpp); every value goes in as a parameter ($1, ...). A constant that also has
-// replacement fields (`{}`, `{0}`) is a format string for fmt: the fields take the fragments
+// `in_schema` (schema.hpp); every value goes in as a parameter ($1, ...). A constant that also
+// has replacement fields (`{}`, `{0}`) is a format string for fmt: the fields take the fragments
 // (or names) its comment lists, and its schema placeholder is written `{{s}}`, which formatting
 // turns into `{s}`. Each constant is one whole literal, so its `data()` ends in a NUL.
 

@@ -2,7 +2,30 @@
 // The PostgreSQL schema, as migrations. `{s}` stands for the quoted schema name (validated as a
 // plain lower-case identifier before it gets here); every value goes in as a parameter.
 
+#include <cstddef>
+#include <string>
+#include <string_view>
+
 namespace eventcore::postgres::detail {
+
+/// `text` with `{s}` replaced by the quoted name of `schema` and `{channel}` by the name itself
+/// (the notification channel); `schema` is a valid schema name (`validate_schema_name`).
+inline auto in_schema(std::string_view text, std::string_view schema) -> std::string {
+    std::string out;
+    const std::string quoted = '"' + std::string(schema) + '"';
+    for (std::size_t i = 0; i < text.size();) {
+        if (text.substr(i, 3) == "{s}") {
+            out += quoted;
+            i += 3;
+        } else if (text.substr(i, 9) == "{channel}") {
+            out += schema;
+            i += 9;
+        } else {
+            out += text[i++];
+        }
+    }
+    return out;
+}
 
 /// Each migration brings the schema from version (index) to version (index + 1).
 inline constexpr const char* migrations[] = {
