@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -142,10 +143,12 @@ struct Database::Impl {
 
     // The connection that LISTENs for commits. One waiting reader at a time owns it and waits on
     // its socket; the others wait on `notified` for the owner to count a notification, and one
-    // of them takes over when the owner leaves.
+    // of them takes over when the owner leaves. So no reader of this process waits while
+    // `listener_owned` is false: it is set under `listen_mutex`, and `committed` reads it
+    // without.
     std::mutex listen_mutex;
     std::condition_variable notified;
-    bool listener_owned = false;
+    std::atomic<bool> listener_owned = false;
     std::uint64_t notifications = 0;
     std::unique_ptr<Connection> listener; // touched by the owner only
 
@@ -169,8 +172,8 @@ struct Database::Impl {
     auto operator=(const Impl&) -> Impl& = delete;
     ~Impl();
 
-    /// Events were committed: wake the waiting readers of this process now, and those of
-    /// every process through the server.
+    /// Events were committed: wake the waiting readers of this process now, if there are any,
+    /// and those of every process through the server.
     void committed();
 
     void notify_loop();

@@ -41,12 +41,17 @@ Database::Impl::~Impl() {
 }
 
 void Database::Impl::committed() {
-    {
-        const std::lock_guard lock(listen_mutex);
-        ++notifications;
+    // Without a listener no reader of this process waits, and one that starts to takes the
+    // listener before it reads the head, which then holds this commit (or is held back by a
+    // commit still running, whose end wakes it as ever). The NOTIFY is for every process.
+    if (listener_owned) {
+        {
+            const std::lock_guard lock(listen_mutex);
+            ++notifications;
+        }
+        notified.notify_all();
+        if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "c", 1); // full: a wake-up is pending anyway
     }
-    notified.notify_all();
-    if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "c", 1); // full: a wake-up is pending anyway
     {
         const std::lock_guard lock(notify_mutex);
         notify_pending = true;
